@@ -1,0 +1,49 @@
+"""bgjobs: background jobs stored in the SQL database your app already has.
+
+    import bgjobs
+    from bgjobs import Queue, Worker, JobRequest
+    from bgjobs.db import SqliteAdapter
+
+    bg = (bgjobs.new(SqliteAdapter("jobs.db"))
+          .with_queue(Queue("default").with_worker(Worker("send_email", send_email)))
+          .build())
+    bg.enqueue(JobRequest("send_email", {"to": "a@example.com"}))
+"""
+
+from bgjobs.clock import Clock, FakeClock, SystemClock
+from bgjobs.errors import (
+    BgJobsError,
+    ConfigurationError,
+    LeaseLost,
+    PayloadError,
+    RuntimeStopped,
+    ScheduleValidationError,
+    UnknownJobError,
+)
+from bgjobs.jobs import MAX_PAYLOAD_BYTES, Job, JobRequest, Worker
+from bgjobs.runtime import BgJobs, BgJobsBuilder, Queue, ScheduledJob, new
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "BgJobs",
+    "BgJobsBuilder",
+    "BgJobsError",
+    "Clock",
+    "ConfigurationError",
+    "FakeClock",
+    "Job",
+    "JobRequest",
+    "LeaseLost",
+    "PayloadError",
+    "Queue",
+    "RuntimeStopped",
+    "ScheduleValidationError",
+    "ScheduledJob",
+    "SystemClock",
+    "UnknownJobError",
+    "Worker",
+    "__version__",
+    "new",
+]

@@ -1,0 +1,300 @@
+"""Schedule and Interval: immutable, hashable, validated on construction."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from bgjobs.errors import ScheduleValidationError
+from bgjobs.schedule import next_fire, render
+from bgjobs.schedule.fields import (
+    BOUNDS,
+    FIELDS,
+    MAX_DAYS_IN_MONTH,
+    DayRule,
+    allowed,
+    check_step,
+    check_value,
+)
+
+#: A field's value: None means EVERY (unrestricted), else the set of matching values.
+FieldValues = frozenset[int] | None
+
+EVERY: Final = None
+
+
+@functools.cache
+def _zone_names_by_lower() -> dict[str, str]:
+    return {name.lower(): name for name in zoneinfo.available_timezones()}
+
+
+def canonical_zone_name(name: str) -> str:
+    """Return the IANA spelling of a zone name matched case-insensitively, or raise."""
+    if not isinstance(name, str) or not name.strip():
+        raise ScheduleValidationError(
+            f"time zone must be an IANA zone name such as 'Europe/Stockholm' (got {name!r})",
+            field="timezone",
+            value=name,
+            allowed="an IANA time zone name",
+        )
+    if name.lower() == "utc":
+        return "UTC"
+    found = _zone_names_by_lower().get(name.lower())
+    if found is not None:
+        return found
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ScheduleValidationError(
+            f"unknown time zone {name!r}: use an IANA zone name such as 'Europe/Stockholm'",
+            field="timezone",
+            value=name,
+            allowed="an IANA time zone name",
+        ) from None
+    return name
+
+
+@functools.cache
+def zone(name: str) -> zoneinfo.ZoneInfo:
+    """The ZoneInfo for a canonical zone name (cached: ZoneInfo reads a file)."""
+    return zoneinfo.ZoneInfo(name)
+
+
+def _freeze(name: str, values: Iterable[int] | None) -> FieldValues:
+    if values is None:
+        return None
+    if isinstance(values, (str, bytes)):
+        raise ScheduleValidationError(
+            f"{name} must be EVERY (None) or a set of whole numbers in {allowed(name)} "
+            f"(got {values!r})",
+            field=name,
+            value=values,
+            allowed=allowed(name),
+        )
+    frozen = frozenset(check_value(name, v) for v in values)
+    if not frozen:
+        raise ScheduleValidationError(
+            f"{name} must hold at least one value in {allowed(name)} (got an empty set)",
+            field=name,
+            value=values,
+            allowed=allowed(name),
+        )
+    return frozen
+
+
+def step_values(name: str, step: int) -> frozenset[int]:
+    """The values of `*/step` on a field: every step-th value from the field's start."""
+    low, high = BOUNDS[name]
+    return frozenset(range(low, high + 1, check_step(name, step)))
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A calendar schedule: six fields, a day rule and a time zone.
+
+    Each field is EVERY (None) or a frozenset of values within its bounds.
+    `minute_step` / `hour_step` remember a leading-star step (`*/15`), which
+    decides the daylight-saving rule (see docs/schedule-language.md).
+    """
+
+    second: FieldValues = frozenset({0})
+    minute: FieldValues = None
+    hour: FieldValues = None
+    day_of_month: FieldValues = None
+    month: FieldValues = None
+    day_of_week: FieldValues = None
+    minute_step: int | None = None
+    hour_step: int | None = None
+    day_rule: DayRule = DayRule.AND
+    timezone: str = "UTC"
+    _zone: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in FIELDS:
+            object.__setattr__(self, name, _freeze(name, getattr(self, name)))
+        self._check_steps()
+        if not isinstance(self.day_rule, DayRule):
+            raise ScheduleValidationError(
+                f"day_rule must be DayRule.AND or DayRule.OR (got {self.day_rule!r})",
+                field="day_rule",
+                value=self.day_rule,
+                allowed="DayRule.AND, DayRule.OR",
+            )
+        if self.day_rule is DayRule.OR and (self.day_of_month is None or self.day_of_week is None):
+            raise ScheduleValidationError(
+                "the OR day rule needs both day_of_month and day_of_week restricted",
+                field="day_rule",
+                value=self.day_rule.value,
+                allowed="OR only with both day fields restricted",
+            )
+        name = canonical_zone_name(self.timezone)
+        object.__setattr__(self, "timezone", name)
+        object.__setattr__(self, "_zone", zone(name))
+        self._check_can_fire()
+
+    def _check_steps(self) -> None:
+        for name, step in (("minute", self.minute_step), ("hour", self.hour_step)):
+            if step is None:
+                continue
+            expected = step_values(name, step)
+            if getattr(self, name) != expected:
+                raise ScheduleValidationError(
+                    f"{name}_step {step} does not match the {name} values "
+                    f"(*/{step} means {sorted(expected)})",
+                    field=name,
+                    value=step,
+                    allowed=f"1..{BOUNDS[name][1] - BOUNDS[name][0] + 1}",
+                )
+
+    def _check_can_fire(self) -> None:
+        # With the OR rule any weekday matches, and with day_of_month EVERY the
+        # 1st of every month exists. Otherwise some chosen day must exist in
+        # some chosen month (Feb 29 counts: it recurs every 4 years, and with
+        # a weekday restriction within 28, inside the 50-year search bound).
+        if self.day_rule is DayRule.OR or self.day_of_month is None:
+            return
+        months = self.month if self.month is not None else range(1, 13)
+        longest = max(MAX_DAYS_IN_MONTH[m - 1] for m in months)
+        if min(self.day_of_month) > longest:
+            raise ScheduleValidationError(
+                f"this schedule can never fire: no chosen month has day {min(self.day_of_month)}",
+                field="day_of_month",
+                value=sorted(self.day_of_month),
+                allowed=f"1..{longest} in the chosen months",
+            )
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The schedule's time zone."""
+        return self._zone
+
+    def next_after(self, t: datetime) -> datetime | None:
+        """The earliest fire instant strictly after the aware datetime `t`, in the schedule's zone.
+
+        Returns None when nothing fires within 50 years or before year 10000.
+        """
+        return next_fire.next_after(self, t)
+
+    def iter_after(self, t: datetime) -> Iterator[datetime]:
+        """Yield the fire instants strictly after `t`, in order."""
+        return next_fire.iter_after(self, t)
+
+    def __str__(self) -> str:
+        return render.schedule_text(self)
+
+
+#: Interval bounds, in milliseconds. A "year" is 365.25 days.
+MIN_INTERVAL_MS: Final = 1
+MAX_INTERVAL_MS: Final = 36525 * 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A fixed period of real elapsed time, in whole milliseconds (1 ms .. 100 years)."""
+
+    ms: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ms, bool) or not isinstance(self.ms, int):
+            raise ScheduleValidationError(
+                f"interval must be a whole number of milliseconds (got {self.ms!r})",
+                field="interval",
+                value=self.ms,
+                allowed=f"{MIN_INTERVAL_MS}..{MAX_INTERVAL_MS} ms",
+            )
+        if not MIN_INTERVAL_MS <= self.ms <= MAX_INTERVAL_MS:
+            raise ScheduleValidationError(
+                f"interval must be from 1 millisecond to 100 years (got {self.ms} ms)",
+                field="interval",
+                value=self.ms,
+                allowed=f"{MIN_INTERVAL_MS}..{MAX_INTERVAL_MS} ms",
+            )
+
+    @classmethod
+    def milliseconds(cls, n: int) -> Interval:
+        return cls(_scaled(n, 1, "milliseconds"))
+
+    @classmethod
+    def seconds(cls, n: int) -> Interval:
+        return cls(_scaled(n, 1000, "seconds"))
+
+    @classmethod
+    def minutes(cls, n: int) -> Interval:
+        return cls(_scaled(n, 60_000, "minutes"))
+
+    @classmethod
+    def hours(cls, n: int) -> Interval:
+        return cls(_scaled(n, 3_600_000, "hours"))
+
+    @classmethod
+    def days(cls, n: int) -> Interval:
+        return cls(_scaled(n, 86_400_000, "days"))
+
+    @classmethod
+    def weeks(cls, n: int) -> Interval:
+        return cls(_scaled(n, 604_800_000, "weeks"))
+
+    @property
+    def timedelta(self) -> timedelta:
+        """The interval as a timedelta."""
+        return timedelta(milliseconds=self.ms)
+
+    def next_after(self, t: datetime) -> datetime:
+        """`t` plus the interval (real elapsed time); `t` must be aware."""
+        next_fire.require_aware(t)
+        return t + timedelta(milliseconds=self.ms)
+
+    def iter_after(self, t: datetime) -> Iterator[datetime]:
+        """Yield t + k * interval for k = 1, 2, ..."""
+        next_fire.require_aware(t)
+        step = timedelta(milliseconds=self.ms)
+        current = t
+        while True:
+            try:
+                current = current + step
+            except OverflowError:
+                return
+            yield current
+
+    def __str__(self) -> str:
+        return render.interval_text(self)
+
+
+def _scaled(n: int, factor: int, unit: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ScheduleValidationError(
+            f"interval {unit} must be a whole number >= 1 (got {n!r})",
+            field="interval",
+            value=n,
+            allowed=f"1..{MAX_INTERVAL_MS // factor} {unit}",
+        )
+    return n * factor
+
+
+# The seed's spellings.
+def new_interval_milliseconds(n: int) -> Interval:
+    return Interval.milliseconds(n)
+
+
+def new_interval_seconds(n: int) -> Interval:
+    return Interval.seconds(n)
+
+
+def new_interval_minutes(n: int) -> Interval:
+    return Interval.minutes(n)
+
+
+def new_interval_hours(n: int) -> Interval:
+    return Interval.hours(n)
+
+
+def new_interval_days(n: int) -> Interval:
+    return Interval.days(n)
+
+
+def new_interval_weeks(n: int) -> Interval:
+    return Interval.weeks(n)
