@@ -1,0 +1,266 @@
+"""The storage seam: the Protocol the runtime sees, and the values that cross it.
+
+The runtime depends only on this module, never on a concrete adapter. Every
+method takes a `now` from the runtime's clock (SQL never reads the database's
+own clock), and every write that changes a job's state commits in one
+transaction. Write paths take batches so the runtime can claim and complete
+many jobs per round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from bgjobs.jobs import Job, JobRequest
+
+#: The tables a job can be in.
+JobState = Literal["jobs", "succeeded", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Who holds a reserved job: the fence every outcome is checked against."""
+
+    job_id: str
+    owner: str  # jobs_workers.id of the reserving process
+    attempts: int  # the attempt number the claim set
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledNext:
+    """The next row of a scheduled job, inserted in the transaction that finishes the current one."""
+
+    key: str  # the ScheduledJob key (its worker's job name)
+    schedule_text: str  # the canonical schedule text, stored in the row
+    available_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    """Move the job to jobs_succeeded."""
+
+    lease: Lease
+    next_scheduled: ScheduledNext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """Move the job to jobs_failed with `exception` ("Type: message") and `traceback`."""
+
+    lease: Lease
+    exception: str
+    traceback: str
+    next_scheduled: ScheduledNext | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Keep the job in `jobs`, unreserved, available at `available_at`, with `last_error`."""
+
+    lease: Lease
+    available_at: datetime
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Unreserve a job that never started and give its attempt back (attempts - 1)."""
+
+    lease: Lease
+
+
+Outcome = Succeeded | Failed | RetryLater | Released
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedJob:
+    """A row of jobs_succeeded or jobs_failed, for the CLI."""
+
+    id: str
+    name: str
+    payload: Any
+    attempts: int
+    queue: str | None
+    priority: int
+    created_at: datetime
+    available_at: datetime
+    finished_at: datetime
+    state: JobState
+    exception: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """A live (or not yet swept) process in jobs_workers."""
+
+    id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How many jobs each table holds, in total and by job name."""
+
+    waiting: int  # in jobs, not reserved
+    running: int  # in jobs, reserved
+    succeeded: int
+    failed: int
+    by_name: dict[str, dict[str, int]]  # name -> {"waiting": n, "running": n, ...}
+
+
+class Subscription(Protocol):
+    """A live LISTEN; close() stops it."""
+
+    def close(self) -> None: ...
+
+
+#: Called with the job names a notification announced, or None for "look at everything"
+#: (after a reconnect, when notifications may have been missed).
+NotifyCallback = Callable[[frozenset[str] | None], None]
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """What the runtime needs from a database."""
+
+    #: True when other processes' enqueues wake this one (PostgreSQL LISTEN/NOTIFY).
+    supports_notify: bool
+
+    # -- schema -----------------------------------------------------------
+    def migrate(self) -> int:
+        """Create or upgrade the schema; returns the schema version. Idempotent and race-safe."""
+        ...
+
+    # -- producing --------------------------------------------------------
+    def enqueue(
+        self,
+        request: JobRequest,
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> Job:
+        """Insert one job (or return the existing one with the same unique key)."""
+        ...
+
+    def enqueue_many(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]:
+        """Insert jobs in one round trip; returns them in input order."""
+        ...
+
+    # -- consuming --------------------------------------------------------
+    def reserve_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+    ) -> list[Job]:
+        """Atomically claim up to `limit` due, unreserved, unscheduled jobs with these names
+        whose queue is NULL or `queue`, in claim order; attempts += 1 on each."""
+        ...
+
+    def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
+        """Claim the row of scheduled job `key` if it is due and unreserved."""
+        ...
+
+    def finish_jobs(self, outcomes: Sequence[Outcome], *, now: datetime) -> list[bool]:
+        """Apply outcomes in one transaction, each fenced by its lease.
+
+        Returns, per outcome, True if it was applied (or the job is already in
+        the target table), False if the lease was lost and nothing changed.
+        """
+        ...
+
+    def next_available_at(self, names: Collection[str], *, queue: str) -> datetime | None:
+        """The earliest available_at of unreserved jobs this queue could claim."""
+        ...
+
+    # -- processes and rescue --------------------------------------------
+    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+        """Insert this process's jobs_workers row (before its first claim)."""
+        ...
+
+    def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
+        """Refresh the heartbeat; False if the row was gone (the caller re-registers)."""
+        ...
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Delete the row at a graceful stop."""
+        ...
+
+    def list_workers(self) -> list[WorkerRow]:
+        """The rows of jobs_workers (live processes, and dead ones not yet swept)."""
+        ...
+
+    def rescue_jobs(self, *, now: datetime, lease_seconds: float) -> list[Job]:
+        """Unreserve jobs whose owner's heartbeat is older than the lease or whose owner row is
+        gone (attempts kept, available now), and delete dead owners' rows. Returns the jobs."""
+        ...
+
+    # -- scheduled jobs ---------------------------------------------------
+    def insert_scheduled_job(
+        self, key: str, *, schedule_text: str, available_at: datetime, now: datetime
+    ) -> bool:
+        """Insert the row for `key` unless one exists; True if inserted."""
+        ...
+
+    def get_scheduled_job(self, key: str) -> tuple[Job, str] | None:
+        """The row of `key` and its stored schedule text, if any."""
+        ...
+
+    def replace_scheduled_job(
+        self, key: str, *, schedule_text: str, available_at: datetime
+    ) -> bool:
+        """Update the unreserved row's schedule text and available_at; False if reserved/absent."""
+        ...
+
+    # -- housekeeping and reads ------------------------------------------
+    def prune_finished(
+        self, state: Literal["succeeded", "failed"], *, older_than: datetime, batch_size: int = 500
+    ) -> int:
+        """Delete up to `batch_size` finished rows older than `older_than`; returns how many."""
+        ...
+
+    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
+        """Rows of one table, newest first for finished ones, claim order for `jobs`."""
+        ...
+
+    def get_job(self, job_id: str) -> Job | FinishedJob | None:
+        """The job with this id, wherever it is."""
+        ...
+
+    def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:
+        """Move a failed job back to `jobs` as a plain job (attempts 0, available now)."""
+        ...
+
+    def delete_job(self, job_id: str) -> JobState:
+        """Delete a job from whichever table holds it; returns the table. JobNotFound if none."""
+        ...
+
+    def count_jobs(self, *, now: datetime) -> Counts:
+        """Counts by state and job name."""
+        ...
+
+    def listen(self, callback: NotifyCallback) -> Subscription | None:
+        """Start delivering enqueue notifications from other processes; None if unsupported."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection this adapter opened."""
+        ...
