@@ -1,0 +1,442 @@
+"""The BgJobs builder (`bgjobs.new(adapter)`) and the running handle it builds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+from bgjobs.clock import SYSTEM_CLOCK, Clock
+from bgjobs.db.adapter import Adapter, Subscription
+from bgjobs.errors import (
+    BgJobsError,
+    ConfigurationError,
+    ForkedRuntimeError,
+    RuntimeStopped,
+    ScheduleValidationError,
+    UnknownJobError,
+)
+from bgjobs.events import JobEnqueued, Listener, Migrated, SetupErrored
+from bgjobs.events import RuntimeStopped as RuntimeStoppedEvent
+from bgjobs.ids import new_job_id
+from bgjobs.jobs import Job, JobRequest
+from bgjobs.runtime.completer import Completer
+from bgjobs.runtime.config import Queue, ScheduledJob
+from bgjobs.runtime.context import RuntimeContext, seconds
+from bgjobs.runtime.monitor import HeartbeatSettings, Monitor, RetentionSettings
+from bgjobs.runtime.queue_runner import QueueRunner
+from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
+from bgjobs.runtime.supervisor import RestartTolerance, Supervisor
+from bgjobs.schedule import parse
+from bgjobs.schedule.policy import SchedulePolicy
+
+DEFAULT_STOP_TIMEOUT = 30.0
+
+
+def new(adapter: Adapter) -> BgJobsBuilder:
+    """Start configuring a runtime on `adapter` (SqliteAdapter or PostgresAdapter)."""
+    return BgJobsBuilder(adapter=adapter)
+
+
+@dataclass(frozen=True, slots=True)
+class BgJobsBuilder:
+    """Immutable: every `with_` call returns a new builder. `build()` validates and starts."""
+
+    adapter: Adapter
+    queues: tuple[Queue, ...] = ()
+    scheduled_jobs: tuple[ScheduledJob, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    heartbeat: HeartbeatSettings = HeartbeatSettings()
+    restart_tolerance: RestartTolerance = RestartTolerance()
+    retention: RetentionSettings = RetentionSettings()
+    clock: Clock = SYSTEM_CLOCK
+    migrate: bool = True
+
+    def with_queue(self, queue: Queue) -> BgJobsBuilder:
+        if not isinstance(queue, Queue):
+            raise ConfigurationError(f"with_queue needs a Queue (got {queue!r})")
+        return replace(self, queues=(*self.queues, queue))
+
+    def with_scheduled_job(self, scheduled: ScheduledJob) -> BgJobsBuilder:
+        if not isinstance(scheduled, ScheduledJob):
+            raise ConfigurationError(f"with_scheduled_job needs a ScheduledJob (got {scheduled!r})")
+        return replace(self, scheduled_jobs=(*self.scheduled_jobs, scheduled))
+
+    def with_event_listener(self, listener: Listener) -> BgJobsBuilder:
+        if not callable(listener):
+            raise ConfigurationError(f"an event listener must be callable (got {listener!r})")
+        return replace(self, listeners=(*self.listeners, listener))
+
+    def with_heartbeat(
+        self,
+        every: timedelta = timedelta(seconds=5),
+        lease: timedelta = timedelta(seconds=30),
+    ) -> BgJobsBuilder:
+        return replace(self, heartbeat=HeartbeatSettings(every=every, lease=lease))
+
+    def with_restart_tolerance(
+        self, max_restarts: int = 3, within: timedelta = timedelta(seconds=5)
+    ) -> BgJobsBuilder:
+        return replace(
+            self, restart_tolerance=RestartTolerance(max_restarts=max_restarts, within=within)
+        )
+
+    def with_retention(
+        self,
+        succeeded: timedelta | None = timedelta(days=7),
+        failed: timedelta | None = None,
+    ) -> BgJobsBuilder:
+        return replace(self, retention=RetentionSettings(succeeded=succeeded, failed=failed))
+
+    def with_clock(self, clock: Clock) -> BgJobsBuilder:
+        if not callable(getattr(clock, "now", None)):
+            raise ConfigurationError(f"a clock needs a now() method (got {clock!r})")
+        return replace(self, clock=clock)
+
+    def with_migrate(self, enabled: bool) -> BgJobsBuilder:
+        """Turn off (or on) the migration build() runs before starting."""
+        return replace(self, migrate=bool(enabled))
+
+    def build(self, *, start: bool = True) -> BgJobs:
+        """Validate everything, migrate, register this process and start the threads.
+
+        With start=False nothing runs in the background: call `drain()` to run
+        due jobs on the calling thread (for tests).
+        """
+        scheduled = self._validate()
+        runtime = BgJobs(self, scheduled)
+        runtime._setup(start=start)
+        return runtime
+
+    # -- validation ------------------------------------------------------
+    def _validate(self) -> tuple[ResolvedScheduledJob, ...]:
+        if not isinstance(self.adapter, Adapter):
+            raise ConfigurationError(
+                f"bgjobs.new() needs a database adapter such as SqliteAdapter (got {self.adapter!r})"
+            )
+        self._validate_settings()
+        queue_names: set[str] = set()
+        for queue in self.queues:
+            if queue.name in queue_names:
+                raise ConfigurationError(f"two queues are named {queue.name!r}")
+            queue_names.add(queue.name)
+            if not queue.workers:
+                raise ConfigurationError(f"queue {queue.name!r} has no worker")
+            seen: set[str] = set()
+            for worker in queue.workers:
+                if worker.job_name in seen:
+                    raise ConfigurationError(
+                        f"job {worker.job_name!r} is handled twice in queue {queue.name!r}"
+                    )
+                seen.add(worker.job_name)
+        queue_job_names = {name for queue in self.queues for name in queue.job_names}
+        resolved: list[ResolvedScheduledJob] = []
+        keys: set[str] = set()
+        for item in self.scheduled_jobs:
+            if item.key in keys:
+                raise ConfigurationError(f"two ScheduledJobs are named {item.key!r}")
+            keys.add(item.key)
+            if item.key in queue_job_names:
+                raise ConfigurationError(
+                    f"{item.key!r} is both a ScheduledJob and a job a Queue handles; "
+                    "a scheduled job's name must be its own"
+                )
+            resolved.append(_resolve(item))
+        return tuple(resolved)
+
+    def _validate_settings(self) -> None:
+        every, lease = self.heartbeat.every, self.heartbeat.lease
+        if not isinstance(every, timedelta) or every <= timedelta(0):
+            raise ConfigurationError(f"heartbeat every must be a positive timedelta (got {every!r})")
+        if not isinstance(lease, timedelta) or lease <= every:
+            raise ConfigurationError(
+                f"heartbeat lease ({lease}) must be longer than the heartbeat interval ({every})"
+            )
+        tolerance = self.restart_tolerance
+        if isinstance(tolerance.max_restarts, bool) or not isinstance(tolerance.max_restarts, int) \
+                or tolerance.max_restarts < 0:
+            raise ConfigurationError(
+                f"max_restarts must be a whole number >= 0 (got {tolerance.max_restarts!r})"
+            )
+        if not isinstance(tolerance.within, timedelta) or tolerance.within <= timedelta(0):
+            raise ConfigurationError(
+                f"restart tolerance window must be a positive timedelta (got {tolerance.within!r})"
+            )
+        for label, keep in (("succeeded", self.retention.succeeded),
+                            ("failed", self.retention.failed)):
+            if keep is not None and (not isinstance(keep, timedelta) or keep <= timedelta(0)):
+                raise ConfigurationError(
+                    f"retention of {label} jobs must be a positive timedelta or None (got {keep!r})"
+                )
+
+
+def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
+    policy: SchedulePolicy
+    if isinstance(item.schedule, str):
+        try:
+            policy = parse(item.schedule)
+        except ScheduleValidationError as exc:
+            exc.add_note(f"in the schedule of ScheduledJob {item.key!r}")
+            raise
+    elif callable(getattr(item.schedule, "next_after", None)):
+        policy = item.schedule
+    else:
+        raise ConfigurationError(
+            f"the schedule of ScheduledJob {item.key!r} must be a string or have "
+            f"next_after(t) (got {item.schedule!r})"
+        )
+    return ResolvedScheduledJob(
+        worker=item.worker,
+        policy=policy,
+        max_retries=item.max_retries,
+        retry_backoff=item.retry_backoff,
+        poll_interval_seconds=item.poll_interval.total_seconds(),
+        listeners=item.listeners,
+    )
+
+
+@dataclass
+class _StopState:
+    requested: bool = False
+    reason: str | None = None  # set when the supervisor gave up
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class BgJobs:
+    """A running runtime: enqueue jobs, stop it, wait for it. Use as a context manager."""
+
+    def __init__(self, builder: BgJobsBuilder, scheduled: tuple[ResolvedScheduledJob, ...]):
+        self._builder = builder
+        self._pid = os.getpid()
+        self._context = RuntimeContext(
+            adapter=builder.adapter,
+            clock=builder.clock,
+            owner=new_job_id(),
+            listeners=builder.listeners,
+        )
+        self._completer = Completer(self._context)
+        self._queues = [QueueRunner(q, self._context, self._completer) for q in builder.queues]
+        self._scheduled = [ScheduledRunner(s, self._context) for s in scheduled]
+        self._monitor = Monitor(
+            self._context, builder.heartbeat, builder.retention, self._on_rescued
+        )
+        self._supervisor = Supervisor(self._context, builder.restart_tolerance, self._give_up)
+        self._runners_by_name: dict[str, list[QueueRunner]] = {}
+        for runner in self._queues:
+            for name in runner.queue.job_names:
+                self._runners_by_name.setdefault(name, []).append(runner)
+        self._started = False
+        self._stop = _StopState()
+        self._stop_lock = threading.Lock()
+        self._subscription: Subscription | None = None
+
+    # -- setup -------------------------------------------------------------
+    def _setup(self, *, start: bool) -> None:
+        context = self._context
+        try:
+            if self._builder.migrate:
+                version = context.adapter.migrate()
+                context.emit(Migrated(version=version))
+            self._monitor.register()
+        except BgJobsError as exc:
+            context.emit(SetupErrored(error=f"{type(exc).__name__}: {exc}"))
+            raise
+        if not start:
+            return
+        self._started = True
+        self._completer.start()
+        for runner in self._queues:
+            runner.start_handlers()
+            self._supervisor.start(runner)
+        for scheduled in self._scheduled:
+            self._supervisor.start(scheduled)
+        self._supervisor.start(self._monitor)
+        if context.adapter.supports_notify and self._queues:
+            self._subscription = context.adapter.listen(self._on_notification)
+
+    @property
+    def worker_id(self) -> str:
+        """This process start's jobs_workers.id (the reserved_by of its jobs)."""
+        return self._context.owner
+
+    # -- enqueue -----------------------------------------------------------
+    def enqueue(self, request: JobRequest, *, connection: Any = None) -> Job:
+        """Enqueue one job for a worker of this runtime; returns the stored Job."""
+        self._check_usable()
+        self._check_known(request)
+        job = self._context.adapter.enqueue(
+            request, connection=connection, now=self._context.clock.now()
+        )
+        self._after_enqueue([job], uncommitted=connection is not None)
+        return job
+
+    def enqueue_many(
+        self, requests: Sequence[JobRequest], *, connection: Any = None
+    ) -> list[Job]:
+        """Enqueue jobs in one round trip; returns them in input order."""
+        self._check_usable()
+        for request in requests:
+            self._check_known(request)
+        jobs = self._context.adapter.enqueue_many(
+            list(requests), connection=connection, now=self._context.clock.now()
+        )
+        self._after_enqueue(jobs, uncommitted=connection is not None)
+        return jobs
+
+    def _check_known(self, request: JobRequest) -> None:
+        if not isinstance(request, JobRequest):
+            raise TypeError(f"enqueue needs a JobRequest (got {request!r})")
+        if request.name not in self._runners_by_name:
+            scheduled = {s.scheduled.key for s in self._scheduled}
+            hint = (
+                " (it is a ScheduledJob: the schedule enqueues it)"
+                if request.name in scheduled
+                else f"; known jobs: {', '.join(sorted(self._runners_by_name)) or 'none'}"
+            )
+            raise UnknownJobError(f"no worker of this runtime handles {request.name!r}{hint}")
+        if request.queue is not None and not any(
+            runner.name == request.queue for runner in self._runners_by_name[request.name]
+        ):
+            raise UnknownJobError(
+                f"queue {request.queue!r} has no worker for {request.name!r}"
+            )
+
+    def _after_enqueue(self, jobs: list[Job], *, uncommitted: bool) -> None:
+        for job in jobs:
+            self._context.emit(
+                JobEnqueued(job_id=job.id, name=job.name, available_at=job.available_at,
+                            queue=job.queue)
+            )
+        if not self._started:
+            return
+        for job in jobs:
+            for runner in self._runners_by_name.get(job.name, ()):
+                if job.queue is None or job.queue == runner.name:
+                    runner.wake(job.available_at, uncommitted=uncommitted)
+
+    def _on_notification(self, names: frozenset[str] | None) -> None:
+        for runner in self._queues:
+            if names is None or not names.isdisjoint(runner.queue.job_names):
+                runner.wake()
+
+    def _on_rescued(self, jobs: list[Job]) -> None:
+        names = frozenset(job.name for job in jobs)
+        self._on_notification(names)
+        for scheduled in self._scheduled:
+            if scheduled.scheduled.key in names:
+                scheduled.wake()
+
+    # -- running without threads ------------------------------------------
+    def drain(self) -> int:
+        """Run every due job on the calling thread; returns how many ran (build(start=False))."""
+        self._check_usable()
+        if self._started:
+            raise BgJobsError("drain() is for runtimes built with build(start=False)")
+        ran = 0
+        while True:
+            progress = sum(runner.drain_once() for runner in self._queues)
+            progress += sum(scheduled.drain_once() for scheduled in self._scheduled)
+            if not progress:
+                return ran
+            ran += progress
+
+    # -- stopping ----------------------------------------------------------
+    def stop(self, timeout: float | timedelta = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop claiming, release unstarted jobs, ask running ones to stop, wait up to `timeout`.
+
+        Jobs still running after the timeout stay reserved; any live process
+        rescues them once this process's heartbeat row is gone.
+        """
+        self._shutdown(seconds(timeout), reason=None)
+
+    def wait(self, timeout: float | timedelta | None = None) -> bool:
+        """Block until the runtime stops; raise RuntimeStopped if the supervisor gave up.
+
+        Returns False if `timeout` passed first.
+        """
+        finished = self._stop.done.wait(None if timeout is None else seconds(timeout))
+        if finished and self._stop.reason is not None:
+            raise RuntimeStopped(self._stop.reason)
+        return finished
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.done.is_set()
+
+    def __enter__(self) -> BgJobs:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _give_up(self, reason: str) -> None:
+        threading.Thread(
+            target=self._shutdown, args=(DEFAULT_STOP_TIMEOUT,),
+            kwargs={"reason": reason}, name="bgjobs-give-up", daemon=True,
+        ).start()
+
+    def _shutdown(self, timeout: float, *, reason: str | None) -> None:
+        with self._stop_lock:
+            if self._stop.requested:
+                already = True
+            else:
+                already = False
+                self._stop.requested = True
+                self._stop.reason = reason
+        if already:
+            self._stop.done.wait(timeout + 5)
+            return
+        context = self._context
+        deadline = time.monotonic() + max(timeout, 0.0)
+        context.stopping.set()
+        if self._subscription is not None:
+            self._subscription.close()
+        for runner in self._queues:
+            runner.wake()
+            runner.request_stop_of_running()
+        for scheduled in self._scheduled:
+            scheduled.wake()
+            scheduled.request_stop_of_running()
+        # Claim loops end within one database call; give them a moment beyond the deadline
+        # so that no claim lands after the release below.
+        self._supervisor.join(max(deadline, time.monotonic() + 1.0))
+        for runner in self._queues:
+            _quietly(runner.release_unstarted)
+            runner.request_stop_of_running()
+        for runner in self._queues:
+            runner.wait_idle(deadline)
+        if self._started:
+            self._completer.close(max(0.5, deadline - time.monotonic()))
+        for runner in self._queues:
+            runner.end_handlers()
+        _quietly(lambda: context.adapter.remove_worker(context.owner))
+        context.emit(RuntimeStoppedEvent(reason=reason or "stopped"))
+        self._stop.done.set()
+
+    def _check_usable(self) -> None:
+        if os.getpid() != self._pid:
+            raise ForkedRuntimeError(
+                "this BgJobs runtime was built before os.fork() and cannot run in the child "
+                "process: build it after the fork (for gunicorn, don't use --preload with it, "
+                "or build it in a post_fork hook)"
+            )
+        if self._stop.requested:
+            raise RuntimeStopped(self._stop.reason or "the runtime was stopped")
+
+
+def _quietly(call: Any) -> None:
+    """Best effort during shutdown: a database that is down must not stop the stop."""
+    try:
+        call()
+    except BgJobsError:
+        pass

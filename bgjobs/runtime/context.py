@@ -1,0 +1,82 @@
+"""What every runtime thread shares: the adapter, the clock, the owner id and the listeners."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar
+
+from bgjobs.clock import Clock
+from bgjobs.db.adapter import Adapter
+from bgjobs.errors import DatabaseError
+from bgjobs.events import DbErrored, Event, Listener, emit
+
+T = TypeVar("T")
+
+#: jobs_failed.traceback holds at most this many bytes (SPEC 3.2).
+MAX_TRACEBACK_BYTES = 64 * 1024
+
+#: How long to wait before retrying a database call that failed, doubling up to the cap.
+DB_RETRY_FIRST = 0.05
+DB_RETRY_CAP = 2.0
+
+
+@dataclass(slots=True)
+class RuntimeContext:
+    """Shared, long-lived state of one BgJobs runtime in one process."""
+
+    adapter: Adapter
+    clock: Clock
+    owner: str  # this process start's jobs_workers.id
+    listeners: tuple[Listener, ...]
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def emit(self, event: Event, extra: tuple[Listener, ...] = ()) -> None:
+        emit(self.listeners + extra if extra else self.listeners, event)
+
+    def with_db_retry(self, operation: str, call: Callable[[], T]) -> T:
+        """Run a database call, retrying DatabaseError with backoff until it works or we stop.
+
+        A database that is restarting or briefly unreachable must not kill a
+        runtime thread; every failed attempt is reported as DbErrored.
+        """
+        delay = DB_RETRY_FIRST
+        while True:
+            try:
+                return call()
+            except DatabaseError as exc:
+                self.emit(DbErrored(operation=operation, error=describe_exception(exc)))
+                if self.stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, DB_RETRY_CAP)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """"Type: message", as jobs_failed.exception and last_error store it."""
+    message = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def format_traceback(exc: BaseException) -> str:
+    """The traceback without local variables, cut to MAX_TRACEBACK_BYTES (keeping the end)."""
+    text = "".join(traceback.format_exception(exc))
+    encoded = text.encode("utf-8")
+    if len(encoded) <= MAX_TRACEBACK_BYTES:
+        return text
+    marker = "... (traceback truncated)\n"
+    keep = MAX_TRACEBACK_BYTES - len(marker.encode())
+    return marker + encoded[-keep:].decode("utf-8", errors="ignore")
+
+
+def seconds(value: float | timedelta) -> float:
+    """A timeout given as seconds or a timedelta, as seconds."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def monotonic() -> float:
+    return time.monotonic()

@@ -1,0 +1,68 @@
+"""What happens to a job after a run: pure functions of the job, the error and the policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bgjobs.db.adapter import Failed, Lease, RetryLater, ScheduledNext
+from bgjobs.errors import WorkerLost
+from bgjobs.jobs import Job
+from bgjobs.retry import Backoff
+from bgjobs.runtime.context import describe_exception, format_traceback
+
+
+def lease_of(job: Job) -> Lease:
+    """The fence for a reserved job."""
+    assert job.reserved_by is not None, "only reserved jobs have a lease"
+    return Lease(job_id=job.id, owner=job.reserved_by, attempts=job.attempts)
+
+
+def runs_allowed(max_retries: int) -> int:
+    """max_retries retries after the first run."""
+    return max_retries + 1
+
+
+def after_error(
+    job: Job,
+    error: BaseException,
+    *,
+    max_retries: int,
+    backoff: Backoff,
+    now: datetime,
+    next_scheduled: ScheduledNext | None = None,
+) -> RetryLater | Failed:
+    """Retry after the backoff while runs remain, else fail with exception and traceback."""
+    if job.attempts < runs_allowed(max_retries):
+        return RetryLater(
+            lease=lease_of(job),
+            available_at=now + backoff(job.attempts),
+            last_error=describe_exception(error),
+        )
+    return Failed(
+        lease=lease_of(job),
+        exception=describe_exception(error),
+        traceback=format_traceback(error),
+        next_scheduled=next_scheduled,
+    )
+
+
+def lost_worker_failure(
+    job: Job, *, max_retries: int, next_scheduled: ScheduledNext | None = None
+) -> Failed | None:
+    """A claimed job whose attempts exceed the allowed runs crashed its worker every time.
+
+    Each crash left the attempt counted (a rescue keeps it), so the claim that
+    pushes attempts past max_retries + 1 fails the job instead of running it again.
+    """
+    if job.attempts <= runs_allowed(max_retries):
+        return None
+    error = WorkerLost(
+        f"the worker process was lost while running {job.name!r} on each of "
+        f"{job.attempts - 1} attempts (max_retries={max_retries})"
+    )
+    return Failed(
+        lease=lease_of(job),
+        exception=describe_exception(error),
+        traceback="",
+        next_scheduled=next_scheduled,
+    )

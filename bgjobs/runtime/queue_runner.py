@@ -1,0 +1,292 @@
+"""One queue: claim due jobs up to free capacity, run them on daemon threads, report outcomes.
+
+The loop is `tick()` plus a wait: `tick()` claims one batch and hands it to
+the handler threads; the wait lasts until a slot frees, an enqueue or a
+notification wakes the queue, the earliest known available_at arrives, or
+the poll interval passes.
+"""
+
+from __future__ import annotations
+
+import queue as stdlib_queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, Succeeded
+from bgjobs.events import (
+    Event,
+    JobFailed,
+    JobReleased,
+    JobReserved,
+    JobRetried,
+    JobStarted,
+    JobSucceeded,
+    PollingStarted,
+    PollingStopped,
+)
+from bgjobs.jobs import Job
+from bgjobs.runtime.completer import Completer
+from bgjobs.runtime.config import Queue
+from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure
+
+#: After an in-process enqueue inside the caller's (maybe uncommitted) transaction,
+#: look again after these delays in case the first look came before the commit.
+RELOOK_DELAYS = (0.005, 0.020, 0.100)
+
+#: drain() claims at most this many jobs per round trip.
+DRAIN_BATCH = 100
+
+
+class QueueRunner:
+    """Claims and runs the jobs of one Queue in this process."""
+
+    def __init__(self, queue: Queue, context: RuntimeContext, completer: Completer) -> None:
+        self.queue = queue
+        self.name = queue.name
+        self._context = context
+        self._completer = completer
+        self._names = tuple(sorted(queue.job_names))
+        self._handlers = {worker.job_name: worker.handler for worker in queue.workers}
+        self._listeners = queue.listeners
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._slot_freed = threading.Condition(self._lock)
+        self._in_use = 0  # claimed and not yet finished (unstarted + running)
+        self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
+        self._running: dict[str, Job] = {}  # being run by a handler thread
+        self._next_due: datetime | None = None  # earliest available_at we know of
+        self._relook_at: list[float] = []  # monotonic times to look again
+        self._tasks: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ------------------------------------------------------
+    def start_handlers(self) -> None:
+        for index in range(self.queue.max_concurrent_jobs):
+            thread = threading.Thread(
+                target=self._handler_loop, name=f"bgjobs-{self.name}-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def run(self) -> None:
+        """The claim loop; returns when the runtime stops. Crashes propagate to the supervisor."""
+        context = self._context
+        self._emit(PollingStarted(queue=self.name))
+        try:
+            while not context.stopping.is_set():
+                self._wake.clear()
+                free_before = self._free()
+                claimed = self.tick()
+                if claimed and claimed == free_before:
+                    # Full batch: more may be due; go on as soon as a slot frees.
+                    self._wait(self.queue.poll_interval.total_seconds())
+                elif not claimed or claimed < free_before:
+                    self._wait(self._idle_timeout(claimed == 0))
+        finally:
+            self._emit(PollingStopped(queue=self.name))
+
+    def tick(self) -> int:
+        """Claim up to free capacity and hand the jobs to handler threads; returns how many."""
+        free = self._free()
+        if free <= 0 or not self._names:
+            return 0
+        context = self._context
+        jobs = context.with_db_retry(
+            "reserve_jobs",
+            lambda: context.adapter.reserve_jobs(
+                self._names,
+                queue=self.name,
+                limit=free,
+                owner=context.owner,
+                now=context.clock.now(),
+            ),
+        )
+        for job in jobs:
+            self._emit(JobReserved(job_id=job.id, name=job.name, attempts=job.attempts,
+                                   queue=self.name))
+            failure = lost_worker_failure(job, max_retries=self.queue.max_retries)
+            if failure is not None:
+                self._completer.submit(failure, self._on_finished(job, failure, 0.0))
+                continue
+            with self._lock:
+                self._in_use += 1
+                self._unstarted[job.id] = job
+            self._tasks.put(job)
+        return len(jobs)
+
+    def wake(self, available_at: datetime | None = None, *, uncommitted: bool = False) -> None:
+        """An enqueue in this process: claim now, or remember when the job becomes due."""
+        if available_at is not None and available_at > self._context.clock.now():
+            with self._lock:
+                if self._next_due is None or available_at < self._next_due:
+                    self._next_due = available_at
+        elif uncommitted:
+            now = time.monotonic()
+            with self._lock:
+                self._relook_at.extend(now + delay for delay in RELOOK_DELAYS)
+        self._wake.set()
+
+    def release_unstarted(self) -> list[Job]:
+        """Give back jobs claimed but never handed to a handler (after a crash or at stop)."""
+        with self._lock:
+            jobs = list(self._unstarted.values())
+            self._unstarted.clear()
+            self._in_use -= len(jobs)
+            self._slot_freed.notify_all()
+        if jobs:
+            context = self._context
+            outcomes: list[Outcome] = [Released(lease=lease_of(job)) for job in jobs]
+            results = context.with_db_retry(
+                "release_jobs",
+                lambda: context.adapter.finish_jobs(outcomes, now=context.clock.now()),
+            )
+            for job, applied in zip(jobs, results, strict=True):
+                if applied:
+                    self._emit(JobReleased(job_id=job.id, name=job.name))
+        return jobs
+
+    def request_stop_of_running(self) -> None:
+        """Set stop_requested on every running job so cooperative handlers finish early."""
+        with self._lock:
+            for job in self._running.values():
+                job.stop_requested.set()
+
+    def wait_idle(self, deadline: float) -> bool:
+        """Wait until no job of this queue is running, or the monotonic deadline passes."""
+        with self._lock:
+            return self._slot_freed.wait_for(
+                lambda: self._in_use == 0, timeout=max(0.0, deadline - time.monotonic())
+            )
+
+    def end_handlers(self) -> None:
+        for _ in self._threads:
+            self._tasks.put(None)
+
+    @property
+    def running_jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._running.values())
+
+    # -- internals -------------------------------------------------------
+    def _free(self) -> int:
+        with self._lock:
+            return self.queue.max_concurrent_jobs - self._in_use
+
+    def _idle_timeout(self, found_nothing: bool) -> float:
+        context = self._context
+        timeout = self.queue.poll_interval.total_seconds()
+        now_mono = time.monotonic()
+        with self._lock:
+            self._relook_at = [at for at in self._relook_at if at > now_mono]
+            if self._relook_at:
+                timeout = min(timeout, min(self._relook_at) - now_mono)
+            if found_nothing:
+                # Whatever we knew was due has been claimed; ask the database below.
+                self._next_due = None
+            next_due = self._next_due
+        if found_nothing and self._free() > 0:
+            next_due = context.with_db_retry(
+                "next_available_at",
+                lambda: context.adapter.next_available_at(self._names, queue=self.name),
+            )
+            if next_due is not None:
+                with self._lock:
+                    if self._next_due is None or next_due < self._next_due:
+                        self._next_due = next_due
+                    next_due = self._next_due
+        if next_due is not None:
+            until = (next_due - context.clock.now()).total_seconds()
+            timeout = min(timeout, max(until, 0.0))
+        return max(timeout, 0.0)
+
+    def _wait(self, timeout: float) -> None:
+        if timeout > 0:
+            self._wake.wait(timeout)
+
+    def _take(self, job: Job) -> bool:
+        with self._lock:
+            if self._unstarted.pop(job.id, None) is None:
+                return False  # released meanwhile (restart or stop)
+            self._running[job.id] = job
+            return True
+
+    def _handler_loop(self) -> None:
+        while True:
+            job = self._tasks.get()
+            if job is None:
+                return
+            if self._take(job):
+                self._execute(job)
+
+    def _execute(self, job: Job) -> None:
+        outcome, duration = self._run_handler(job)
+        self._completer.submit(outcome, self._on_finished(job, outcome, duration))
+        with self._lock:
+            self._running.pop(job.id, None)
+            self._in_use -= 1
+            self._slot_freed.notify_all()
+        self._wake.set()
+
+    def _run_handler(self, job: Job) -> tuple[Outcome, float]:
+        self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
+        started = time.monotonic()
+        outcome: Outcome
+        try:
+            self._handlers[job.name](job)
+        except BaseException as error:  # a handler's failure of any kind is the job's failure
+            outcome = after_error(
+                job,
+                error,
+                max_retries=self.queue.max_retries,
+                backoff=self.queue.retry_backoff,
+                now=self._context.clock.now(),
+            )
+        else:
+            outcome = Succeeded(lease=lease_of(job))
+        return outcome, time.monotonic() - started
+
+    def drain_once(self) -> int:
+        """Claim every due job of this queue and run it on the calling thread (drain())."""
+        context = self._context
+        jobs = context.adapter.reserve_jobs(
+            self._names, queue=self.name, limit=DRAIN_BATCH, owner=context.owner,
+            now=context.clock.now(),
+        )
+        for job in jobs:
+            self._emit(JobReserved(job_id=job.id, name=job.name, attempts=job.attempts,
+                                   queue=self.name))
+            outcome: Outcome | None = lost_worker_failure(job, max_retries=self.queue.max_retries)
+            duration = 0.0
+            if outcome is None:
+                outcome, duration = self._run_handler(job)
+            (applied,) = context.adapter.finish_jobs([outcome], now=context.clock.now())
+            self._on_finished(job, outcome, duration)(applied)
+        return len(jobs)
+
+    def _on_finished(self, job: Job, outcome: Outcome, duration: float) -> Callable[[bool], None]:
+        def finished(applied: bool) -> None:
+            if not applied:
+                return  # lease lost: the job was rescued and belongs to someone else now
+            if isinstance(outcome, Succeeded):
+                self._emit(JobSucceeded(job_id=job.id, name=job.name, attempts=job.attempts,
+                                        duration_seconds=duration))
+            elif isinstance(outcome, RetryLater):
+                self._emit(JobRetried(job_id=job.id, name=job.name, attempts=job.attempts,
+                                      available_at=outcome.available_at,
+                                      error=outcome.last_error))
+                self.wake(outcome.available_at)
+            elif isinstance(outcome, Failed):
+                self._emit(JobFailed(job_id=job.id, name=job.name, attempts=job.attempts,
+                                     error=outcome.exception))
+
+        return finished
+
+    def recover(self) -> None:
+        """After a crash of the claim loop: give back only the jobs no handler started."""
+        self.release_unstarted()
+
+    def _emit(self, event: Event) -> None:
+        self._context.emit(event, self._listeners)

@@ -1,0 +1,259 @@
+"""Scheduled jobs: keep exactly one row per key, run it when due, insert the next one.
+
+Every process runs a ScheduledRunner for every ScheduledJob, but the single
+row per key (jobs.scheduled_job is UNIQUE) means only one process claims each
+run. The transaction that finishes a run inserts the next row, so there is no
+moment without one and no way to have two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from bgjobs.db.adapter import Failed, Outcome, Released, ScheduledNext, Succeeded
+from bgjobs.events import Event, JobFailed, JobRetried, JobScheduled, JobStarted, JobSucceeded
+from bgjobs.jobs import Job, Worker
+from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure
+from bgjobs.schedule.model import Interval
+from bgjobs.schedule.policy import SchedulePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedScheduledJob:
+    """A ScheduledJob whose schedule has been parsed at build()."""
+
+    worker: Worker
+    policy: SchedulePolicy
+    max_retries: int
+    retry_backoff: object  # Backoff; kept loose to avoid a cycle with config
+    poll_interval_seconds: float
+    listeners: tuple[object, ...]
+
+    @property
+    def key(self) -> str:
+        return self.worker.job_name
+
+    @property
+    def schedule_text(self) -> str:
+        return str(self.policy)
+
+
+def first_fire(policy: SchedulePolicy, now: datetime) -> datetime | None:
+    """When a newly created row becomes available: now + interval, or the first fire after now."""
+    return policy.next_after(now)
+
+
+def next_fire_after_run(policy: SchedulePolicy, *, ended: datetime, was_due: datetime) -> (
+    datetime | None
+):
+    """The next row's available_at once a run ends.
+
+    Interval: end + interval. Calendar: the first fire strictly after
+    max(end, the run's available_at), so a run that overlaps its next fire
+    time skips it and a run claimed a little early never fires twice.
+    """
+    if isinstance(policy, Interval):
+        return policy.next_after(ended)
+    return policy.next_after(max(ended, was_due))
+
+
+class ScheduledRunner:
+    """Runs one ScheduledJob in this process."""
+
+    def __init__(self, scheduled: ResolvedScheduledJob, context: RuntimeContext) -> None:
+        self.scheduled = scheduled
+        self.name = f"scheduled:{scheduled.key}"
+        self._context = context
+        self._wake = threading.Event()
+        self._running: Job | None = None
+        self._lock = threading.Lock()
+        self._known_due: datetime | None = None
+
+    # -- the row ---------------------------------------------------------
+    def ensure_row(self) -> datetime | None:
+        """Create the row if missing, take over a changed schedule; return its available_at."""
+        context, scheduled = self._context, self.scheduled
+        now = context.clock.now()
+        found = context.with_db_retry(
+            "get_scheduled_job", lambda: context.adapter.get_scheduled_job(scheduled.key)
+        )
+        if found is None:
+            due = first_fire(scheduled.policy, now)
+            if due is None:
+                return None
+            inserted = context.with_db_retry(
+                "insert_scheduled_job",
+                lambda: context.adapter.insert_scheduled_job(
+                    scheduled.key, schedule_text=scheduled.schedule_text, available_at=due,
+                    now=now,
+                ),
+            )
+            if inserted:
+                reason = "created" if self._known_due is None else "recreated"
+                self._emit(JobScheduled(name=scheduled.key, available_at=due,
+                                        schedule=scheduled.schedule_text, reason=reason))
+                return due
+            found = context.with_db_retry(
+                "get_scheduled_job", lambda: context.adapter.get_scheduled_job(scheduled.key)
+            )
+            if found is None:
+                return None
+        row, stored_text = found
+        if stored_text != scheduled.schedule_text and row.reserved_by is None:
+            # The last deploy wins: this process's schedule replaces the stored one.
+            due = first_fire(scheduled.policy, now)
+            if due is not None and context.with_db_retry(
+                "replace_scheduled_job",
+                lambda: context.adapter.replace_scheduled_job(
+                    scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
+                ),
+            ):
+                self._emit(JobScheduled(name=scheduled.key, available_at=due,
+                                        schedule=scheduled.schedule_text,
+                                        reason="schedule changed"))
+                return due
+        return row.available_at
+
+    # -- the loop --------------------------------------------------------
+    def run(self) -> None:
+        """Check the row every poll interval; in between, sleep until it is due and claim it."""
+        context = self._context
+        poll = self.scheduled.poll_interval_seconds
+        while not context.stopping.is_set():
+            due = self.ensure_row()
+            self._known_due = due
+            check_again = time.monotonic() + poll
+            while due is not None and not context.stopping.is_set():
+                wait = (due - context.clock.now()).total_seconds()
+                if wait > 0:
+                    if time.monotonic() + wait > check_again:
+                        break
+                    self._sleep(wait)
+                    continue
+                due = self.tick()  # None: another process holds the row; see at the next check
+            self._sleep(check_again - time.monotonic())
+
+    def tick(self) -> datetime | None:
+        """Claim the row if due and run it; returns the next row's available_at, or None
+        when nothing was claimed."""
+        context, scheduled = self._context, self.scheduled
+        job = context.with_db_retry(
+            "reserve_scheduled_job",
+            lambda: context.adapter.reserve_scheduled_job(
+                scheduled.key, owner=context.owner, now=context.clock.now()
+            ),
+        )
+        if job is None:
+            return None
+        return self.run_claimed(job)
+
+    def run_claimed(self, job: Job) -> datetime | None:
+        """Run a claimed row and commit its outcome together with the next row."""
+        context, scheduled = self._context, self.scheduled
+        outcome: Outcome
+        lost = lost_worker_failure(job, max_retries=scheduled.max_retries,
+                                   next_scheduled=self._next_row(job))
+        duration = 0.0
+        if lost is not None:
+            outcome = lost
+        else:
+            with self._lock:
+                self._running = job
+            self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
+            started = time.monotonic()
+            try:
+                scheduled.worker.handler(job)
+            except BaseException as error:
+                outcome = after_error(
+                    job, error, max_retries=scheduled.max_retries,
+                    backoff=scheduled.retry_backoff,  # type: ignore[arg-type]
+                    now=context.clock.now(), next_scheduled=self._next_row(job),
+                )
+            else:
+                outcome = Succeeded(lease=lease_of(job), next_scheduled=self._next_row(job))
+            finally:
+                with self._lock:
+                    self._running = None
+            duration = time.monotonic() - started
+        (applied,) = context.with_db_retry(
+            "finish_jobs", lambda: context.adapter.finish_jobs([outcome], now=context.clock.now())
+        )
+        if not applied:
+            return None
+        self._report(job, outcome, duration)
+        if isinstance(outcome, (Succeeded, Failed)):
+            return outcome.next_scheduled.available_at if outcome.next_scheduled else None
+        return outcome.available_at  # type: ignore[union-attr]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def recover(self) -> None:
+        """After a crash between claim and finish: give back our own claim on the row."""
+        context = self._context
+        found = context.adapter.get_scheduled_job(self.scheduled.key)
+        if found is None or self.running_job is not None:
+            return
+        row, _ = found
+        if row.reserved_by == context.owner:
+            context.adapter.finish_jobs([Released(lease=lease_of(row))], now=context.clock.now())
+
+    def drain_once(self) -> int:
+        """Run the row on the calling thread if it is due (drain()); returns 0 or 1."""
+        context = self._context
+        self.ensure_row()
+        job = context.adapter.reserve_scheduled_job(
+            self.scheduled.key, owner=context.owner, now=context.clock.now()
+        )
+        if job is None:
+            return 0
+        self.run_claimed(job)
+        return 1
+
+    def request_stop_of_running(self) -> None:
+        with self._lock:
+            if self._running is not None:
+                self._running.stop_requested.set()
+
+    @property
+    def running_job(self) -> Job | None:
+        with self._lock:
+            return self._running
+
+    # -- internals -------------------------------------------------------
+    def _next_row(self, job: Job) -> ScheduledNext | None:
+        scheduled = self.scheduled
+        due = next_fire_after_run(scheduled.policy, ended=self._context.clock.now(),
+                                  was_due=job.available_at)
+        if due is None:
+            return None
+        return ScheduledNext(key=scheduled.key, schedule_text=scheduled.schedule_text,
+                             available_at=due)
+
+    def _report(self, job: Job, outcome: Outcome, duration: float) -> None:
+        if isinstance(outcome, Succeeded):
+            self._emit(JobSucceeded(job_id=job.id, name=job.name, attempts=job.attempts,
+                                    duration_seconds=duration))
+        elif isinstance(outcome, Failed):
+            self._emit(JobFailed(job_id=job.id, name=job.name, attempts=job.attempts,
+                                 error=outcome.exception))
+        else:
+            self._emit(JobRetried(job_id=job.id, name=job.name, attempts=job.attempts,
+                                  available_at=outcome.available_at,  # type: ignore[union-attr]
+                                  error=outcome.last_error))  # type: ignore[union-attr]
+        next_row = getattr(outcome, "next_scheduled", None)
+        if isinstance(next_row, ScheduledNext):
+            self._emit(JobScheduled(name=next_row.key, available_at=next_row.available_at,
+                                    schedule=next_row.schedule_text, reason="next run"))
+
+    def _sleep(self, timeout: float) -> None:
+        if timeout > 0:
+            self._wake.wait(timeout)
+            self._wake.clear()
+
+    def _emit(self, event: Event) -> None:
+        self._context.emit(event, self.scheduled.listeners)  # type: ignore[arg-type]
