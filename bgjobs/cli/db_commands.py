@@ -1,0 +1,257 @@
+"""Database commands: `bgjobs migrate`, `bgjobs jobs ...` and `bgjobs stats`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from bgjobs.cli.common import CliError, database_url, format_time, print_json
+from bgjobs.clock import SYSTEM_CLOCK
+from bgjobs.db import adapter_from_url
+from bgjobs.db.adapter import Adapter, FinishedJob
+from bgjobs.errors import BgJobsError, JobNotFound
+from bgjobs.jobs import Job
+
+PRUNE_BATCH = 1000
+
+
+def register(subparsers: Any) -> None:
+    migrate = subparsers.add_parser(
+        "migrate", help="create or upgrade the bgjobs tables", description="Create or upgrade "
+        "the bgjobs tables (idempotent; safe while workers run)."
+    )
+    _db_option(migrate)
+    migrate.set_defaults(run=run_migrate)
+
+    jobs = subparsers.add_parser("jobs", help="list, retry, delete and prune jobs")
+    actions = jobs.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    for action, table, text in (
+        ("list", "jobs", "jobs waiting or running"),
+        ("failed", "failed", "jobs that failed"),
+        ("succeeded", "succeeded", "jobs that succeeded"),
+    ):
+        listing = actions.add_parser(action, help=f"list {text}")
+        _db_option(listing)
+        listing.add_argument("--limit", type=_positive_int, default=100, help="default 100")
+        listing.add_argument("--json", action="store_true", help="print a JSON list")
+        listing.set_defaults(run=run_list, table=table)
+    retry = actions.add_parser("retry", help="enqueue a failed job again, as a plain job")
+    retry.add_argument("id", metavar="ID")
+    _db_option(retry)
+    retry.add_argument("--json", action="store_true")
+    retry.set_defaults(run=run_retry)
+    delete = actions.add_parser("delete", help="delete a job from whichever table holds it")
+    delete.add_argument("id", metavar="ID")
+    _db_option(delete)
+    delete.add_argument("--json", action="store_true")
+    delete.set_defaults(run=run_delete)
+    prune = actions.add_parser("prune", help="delete finished jobs older than a duration")
+    prune.add_argument(
+        "--older-than", required=True, type=parse_duration, metavar="DURATION",
+        help="e.g. 7d, 12h, 30m, 1w2d",
+    )
+    prune.add_argument(
+        "--state", choices=["succeeded", "failed", "all"], default="all",
+        help="which finished jobs (default all)",
+    )
+    _db_option(prune)
+    prune.add_argument("--json", action="store_true")
+    prune.set_defaults(run=run_prune)
+
+    stats = subparsers.add_parser("stats", help="counts of jobs by state and name")
+    _db_option(stats)
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(run=run_stats)
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db", metavar="URL",
+        help="sqlite:///path or postgresql://... (default $BGJOBS_DATABASE_URL, "
+        "else sqlite:///bgjobs.db)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1 (got {value})")
+    return value
+
+
+_DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)", re.IGNORECASE)
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`7d`, `12h`, `30m`, `45s`, `1w2d` -> timedelta."""
+    compact = text.strip().replace(" ", "")
+    parts = _DURATION_PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts).lower() != compact.lower():
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 7d, 12h, 30m, 45s or 1w2d (got {text!r})"
+        )
+    total = sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"the duration must be longer than zero (got {text!r})")
+    return timedelta(seconds=total)
+
+
+@contextmanager
+def _adapter(args: argparse.Namespace) -> Iterator[Adapter]:
+    url = database_url(args.db)
+    try:
+        adapter = adapter_from_url(url)
+    except BgJobsError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield adapter
+    except JobNotFound as exc:
+        raise CliError(str(exc), status=1) from None
+    except BgJobsError as exc:
+        raise CliError(f"{type(exc).__name__}: {exc}", status=1) from None
+    finally:
+        adapter.close()
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        version = adapter.migrate()
+    print(f"schema is at version {version}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        rows = adapter.list_jobs(args.table, limit=args.limit)
+    records = [job_record(row) for row in rows]
+    if args.json:
+        print_json(records)
+        return 0
+    if not records:
+        print(f"no {'waiting or running' if args.table == 'jobs' else args.table} jobs")
+        return 0
+    columns = _columns(args.table)
+    _print_table(records, columns)
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        job = adapter.retry_failed_job(args.id, now=SYSTEM_CLOCK.now())
+    if args.json:
+        print_json(job_record(job))
+    else:
+        print(f"re-enqueued failed job {args.id} as {job.id} ({job.name})")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        state = adapter.delete_job(args.id)
+    if args.json:
+        print_json({"id": args.id, "deleted_from": state})
+    else:
+        print(f"deleted job {args.id} from {_table_name(state)}")
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    states = ["succeeded", "failed"] if args.state == "all" else [args.state]
+    removed: dict[str, int] = {}
+    with _adapter(args) as adapter:
+        older_than = SYSTEM_CLOCK.now() - args.older_than
+        for state in states:
+            removed[state] = _prune_all(
+                lambda state=state: adapter.prune_finished(
+                    state, older_than=older_than, batch_size=PRUNE_BATCH
+                )
+            )
+    if args.json:
+        print_json({"older_than": format_time(older_than), "deleted": removed})
+    else:
+        for state, count in removed.items():
+            print(f"deleted {count} {state} job{'s' if count != 1 else ''} "
+                  f"finished before {format_time(older_than)}")
+    return 0
+
+
+def _prune_all(prune_batch: Callable[[], int]) -> int:
+    total = 0
+    while True:
+        count = prune_batch()
+        total += count
+        if count < PRUNE_BATCH:
+            return total
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
+    record = {
+        "waiting": counts.waiting,
+        "running": counts.running,
+        "succeeded": counts.succeeded,
+        "failed": counts.failed,
+        "by_name": counts.by_name,
+    }
+    if args.json:
+        print_json(record)
+        return 0
+    print(f"waiting {counts.waiting}  running {counts.running}  "
+          f"succeeded {counts.succeeded}  failed {counts.failed}")
+    if counts.by_name:
+        states = ["waiting", "running", "succeeded", "failed"]
+        rows = [{"name": name, **{s: by.get(s, 0) for s in states}}
+                for name, by in sorted(counts.by_name.items())]
+        _print_table(rows, ["name", *states])
+    return 0
+
+
+def job_record(row: Job | FinishedJob) -> dict[str, Any]:
+    """A job as a JSON-ready dict (times as ISO 8601 text)."""
+    record: dict[str, Any] = {}
+    for item in fields(row):
+        if item.name == "stop_requested":
+            continue
+        value = getattr(row, item.name)
+        record[item.name] = format_time(value) if isinstance(value, datetime) else value
+    return record
+
+
+def _columns(table: str) -> list[str]:
+    if table == "jobs":
+        return ["id", "name", "attempts", "available_at", "reserved_by", "queue", "priority"]
+    if table == "failed":
+        return ["id", "name", "attempts", "finished_at", "exception"]
+    return ["id", "name", "attempts", "finished_at"]
+
+
+def _table_name(state: str) -> str:
+    return {"jobs": "jobs", "succeeded": "jobs_succeeded", "failed": "jobs_failed"}[state]
+
+
+def _print_table(records: list[dict[str, Any]], columns: list[str]) -> None:
+    cells = [[_cell(record.get(column)) for column in columns] for record in records]
+    widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
+    out = sys.stdout
+    out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."

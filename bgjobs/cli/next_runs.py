@@ -1,0 +1,120 @@
+"""`bgjobs next-runs`: preview when a schedule fires (SPEC 2.5)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from dateutil import parser as date_parser
+
+from bgjobs.cli.common import CliError, format_time, print_json
+from bgjobs.errors import ScheduleValidationError
+from bgjobs.schedule import RRule, Schedule, describe, parse
+from bgjobs.schedule.model import Interval, canonical_zone_name, zone
+
+DEFAULT_COUNT = 5
+MAX_COUNT = 10_000
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "next-runs",
+        help="print the next fire times of a schedule",
+        description="Print a schedule's canonical form, its description and its next fire times.",
+    )
+    parser.add_argument("schedule", metavar="SCHEDULE", help='e.g. "at 08:30 on weekdays"')
+    parser.add_argument(
+        "-n",
+        type=_count,
+        default=DEFAULT_COUNT,
+        metavar="N",
+        help=f"how many fire times (default {DEFAULT_COUNT})",
+    )
+    parser.add_argument(
+        "--after",
+        metavar="DATETIME",
+        help="start after this time (default now); a naive value is wall time in the zone",
+    )
+    parser.add_argument("--tz", metavar="ZONE", help="IANA zone overriding the schedule's")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"N must be a whole number (got {text!r})") from None
+    if not 1 <= value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"N must be in 1..{MAX_COUNT} (got {value})")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        policy = parse(args.schedule)
+    except ScheduleValidationError as exc:
+        _print_validation_error(exc, args.schedule)
+        return 2
+    zone_name: str | None = None
+    if args.tz is not None:
+        try:
+            zone_name = canonical_zone_name(args.tz)
+        except ScheduleValidationError as exc:
+            _print_validation_error(exc, args.tz)
+            return 2
+        if isinstance(policy, (Schedule, RRule)):
+            policy = dataclasses.replace(policy, timezone=zone_name)
+    if isinstance(policy, (Schedule, RRule)):
+        zone_name = policy.timezone
+    effective_zone: tzinfo = UTC if zone_name in (None, "UTC") else zone(zone_name)
+    after = _start_time(args.after, effective_zone)
+
+    runs = [
+        format_time(moment.astimezone(effective_zone))
+        for moment in itertools.islice(policy.iter_after(after), args.n)
+    ]
+    text, description = str(policy), describe(policy)
+    if args.json:
+        print_json(
+            {
+                "schedule": text,
+                "description": description,
+                "timezone": zone_name or "UTC",
+                "next_runs": runs,
+            }
+        )
+    else:
+        sys.stdout.write("\n".join([text, description, *runs]) + "\n")
+    return 0
+
+
+def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
+    if given is None:
+        return datetime.now(UTC).astimezone(effective_zone)
+    try:
+        moment = date_parser.parse(given)
+    except (ValueError, OverflowError) as exc:
+        raise CliError(
+            f"--after: cannot read {given!r} as a date and time ({exc}); "
+            "use ISO 8601 such as 2026-03-29T01:30:00+01:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=effective_zone)
+    return moment
+
+
+def _print_validation_error(exc: ScheduleValidationError, given: str) -> None:
+    lines = [f"error: {exc.reason}"]
+    text = exc.text if exc.text is not None else given
+    line_no = exc.line or 1
+    column = exc.column or 1
+    source_lines = text.splitlines() or [text]
+    source_line = source_lines[min(line_no, len(source_lines)) - 1]
+    lines.append(f"  {source_line}")
+    lines.append("  " + " " * (column - 1) + "^")
+    sys.stderr.write("\n".join(lines) + "\n")

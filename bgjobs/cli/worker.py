@@ -1,0 +1,135 @@
+"""`bgjobs worker MODULE:ATTR`: run a configured runtime until a signal stops it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from bgjobs.cli.common import CliError
+from bgjobs.errors import BgJobsError, RuntimeStopped
+from bgjobs.events import logger_event_listener
+from bgjobs.runtime.app import BgJobs, BgJobsBuilder
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the queues and scheduled jobs of a builder",
+        description=(
+            "Import MODULE, take ATTR (a BgJobs builder, or a zero-argument callable "
+            "returning one), build it and run until SIGINT/SIGTERM."
+        ),
+    )
+    parser.add_argument("target", metavar="MODULE:ATTR", help="e.g. myapp.jobs:builder")
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=_non_negative_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long running jobs get to finish after a stop signal (default 30)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="level of the bgjobs event log on stderr (default INFO)",
+    )
+    parser.set_defaults(run=run)
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"SECONDS must be a number (got {text!r})") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"SECONDS must be >= 0 (got {text})")
+    return value
+
+
+def load_builder(target: str) -> BgJobsBuilder:
+    """Import MODULE:ATTR with the current directory first on sys.path."""
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise CliError(f"expected MODULE:ATTR such as myapp.jobs:builder (got {target!r})")
+    cwd = os.getcwd()
+    if sys.path[:1] != [cwd]:
+        sys.path.insert(0, cwd)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module may raise anything on import
+        raise CliError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CliError(f"{module_name!r} has no attribute {attr_path!r}") from None
+    if isinstance(obj, BgJobs):
+        raise CliError(f"{target} is a built runtime: pass the builder, not build()")
+    if not isinstance(obj, BgJobsBuilder) and callable(obj):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise CliError(f"calling {target}() failed: {type(exc).__name__}: {exc}") from None
+        if isinstance(obj, BgJobs):
+            raise CliError(f"{target}() returned a built runtime: return the builder, not build()")
+    if not isinstance(obj, BgJobsBuilder):
+        raise CliError(
+            f"{target} is a {type(obj).__name__}; expected a builder from bgjobs.new(...) "
+            "or a zero-argument callable returning one"
+        )
+    return obj
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    builder = load_builder(args.target)
+    if logger_event_listener not in builder.listeners:
+        builder = builder.with_event_listener(logger_event_listener)
+    try:
+        runtime = builder.build()
+    except (BgJobsError, ValueError) as exc:
+        raise CliError(f"cannot start: {exc}".splitlines()[0]) from None
+    print(
+        f"bgjobs worker {runtime.worker_id} running {args.target} (pid {os.getpid()}); "
+        "Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+    signals_seen = 0
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            print("second signal: exiting at once", file=sys.stderr, flush=True)
+            os._exit(1)
+        print(
+            f"{signal.Signals(signum).name}: stopping (up to {args.shutdown_timeout:g} s for "
+            "running jobs; send it again to exit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+        threading.Thread(
+            target=runtime.stop, args=(args.shutdown_timeout,), daemon=True
+        ).start()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not runtime.wait(timeout=0.5):
+            pass
+    except RuntimeStopped as exc:
+        print(f"error: the runtime stopped: {exc}", file=sys.stderr)
+        return 1
+    return 0

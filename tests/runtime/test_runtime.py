@@ -1,0 +1,395 @@
+"""The runtime in one process, against both databases: runs, retries, stops, events."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import bgjobs
+from bgjobs import FakeClock, Job, JobRequest, Queue, ScheduledJob, Worker
+from bgjobs.db.adapter import Adapter
+from bgjobs.errors import (
+    ConfigurationError,
+    ForkedRuntimeError,
+    PayloadError,
+    RuntimeStopped,
+    ScheduleValidationError,
+    UnknownJobError,
+)
+from bgjobs.events import (
+    Event,
+    JobFailed,
+    JobRetried,
+    JobSucceeded,
+    QueueErrored,
+)
+from bgjobs.runtime.queue_runner import QueueRunner
+
+FAST = timedelta(milliseconds=50)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds; generous timeouts so a loaded machine still passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+class Recorder:
+    """A listener that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type[Event]) -> list[Any]:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+
+def quick_queue(name: str = "default", **handlers: Callable[[Job], object]) -> Queue:
+    queue = Queue(name).with_poll_interval(FAST).with_retry_backoff(timedelta(0))
+    for job_name, handler in handlers.items():
+        queue = queue.with_worker(Worker(job_name, handler))
+    return queue
+
+
+def builder_for(adapter: Adapter) -> bgjobs.BgJobsBuilder:
+    return bgjobs.new(adapter).with_heartbeat(
+        every=timedelta(milliseconds=200), lease=timedelta(seconds=2)
+    )
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    yield Recorder()
+
+
+def test_jobs_run_once_and_land_in_succeeded(adapter: Adapter, recorder: Recorder) -> None:
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def handler(job: Job) -> None:
+        with lock:
+            seen.append(job.id)
+
+    builder = builder_for(adapter).with_queue(
+        quick_queue(work=handler).with_max_concurrent_jobs(4)
+    ).with_event_listener(recorder)
+    with builder.build() as bg:
+        jobs = bg.enqueue_many([JobRequest("work", {"n": n}) for n in range(40)])
+        wait_until(lambda: len(recorder.of(JobSucceeded)) == 40)
+    assert sorted(seen) == sorted(job.id for job in jobs)
+    counts = adapter.count_jobs(now=bgjobs.SystemClock().now())
+    assert (counts.succeeded, counts.waiting, counts.running, counts.failed) == (40, 0, 0, 0)
+
+
+def test_retries_then_fails_with_exception_and_traceback(
+    adapter: Adapter, recorder: Recorder
+) -> None:
+    def broken(job: Job) -> None:
+        raise ValueError(f"boom on attempt {job.attempts}")
+
+    builder = builder_for(adapter).with_queue(
+        quick_queue(broken=broken).with_max_retries(2)
+    ).with_event_listener(recorder)
+    with builder.build() as bg:
+        job = bg.enqueue(JobRequest("broken"))
+        wait_until(lambda: len(recorder.of(JobFailed)) == 1)
+    retried = recorder.of(JobRetried)
+    assert [e.attempts for e in retried] == [1, 2]
+    assert retried[0].error == "ValueError: boom on attempt 1"
+    failed = adapter.get_job(job.id)
+    assert failed is not None and failed.state == "failed"  # type: ignore[union-attr]
+    assert failed.attempts == 3
+    assert failed.exception == "ValueError: boom on attempt 3"  # type: ignore[union-attr]
+    assert "boom on attempt 3" in (failed.traceback or "")  # type: ignore[union-attr]
+
+
+def test_retry_stores_last_error_then_succeeds(adapter: Adapter) -> None:
+    clock = FakeClock()
+
+    def flaky(job: Job) -> None:
+        if job.attempts == 1:
+            raise ConnectionError("upstream down")
+
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_queue(quick_queue(flaky=flaky).with_retry_backoff(timedelta(minutes=1)))
+        .build(start=False)
+    )
+    job = bg.enqueue(JobRequest("flaky"))
+    assert bg.drain() == 1
+    waiting = adapter.get_job(job.id)
+    assert isinstance(waiting, Job)
+    assert waiting.last_error == "ConnectionError: upstream down"
+    assert waiting.available_at == clock.now() + timedelta(minutes=1)
+    assert bg.drain() == 0  # not due yet
+    clock.advance(timedelta(minutes=1))
+    assert bg.drain() == 1
+    done = adapter.get_job(job.id)
+    assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
+    assert done.attempts == 2
+    bg.stop()
+
+
+def test_delayed_job_never_runs_early(adapter: Adapter) -> None:
+    started: list[float] = []
+    builder = builder_for(adapter).with_queue(
+        quick_queue(later=lambda job: started.append(time.time()))
+    )
+    with builder.build() as bg:
+        job = bg.enqueue(JobRequest("later").available_in(timedelta(milliseconds=400)))
+        wait_until(lambda: bool(started))
+    assert started[0] >= job.available_at.timestamp()
+
+
+def test_queue_routing_and_unknown_names(adapter: Adapter) -> None:
+    ran_on: list[str] = []
+    builder = (
+        builder_for(adapter)
+        .with_queue(quick_queue("a", shared=lambda job: ran_on.append("a")))
+        .with_queue(quick_queue("b", shared=lambda job: ran_on.append("b")))
+        .with_scheduled_job(ScheduledJob(Worker("tick", lambda job: None), "every 1 hour"))
+    )
+    with builder.build() as bg:
+        for _ in range(5):
+            bg.enqueue(JobRequest("shared").on_queue("b"))
+        wait_until(lambda: len(ran_on) == 5)
+        with pytest.raises(UnknownJobError):
+            bg.enqueue(JobRequest("nobody"))
+        with pytest.raises(UnknownJobError, match="ScheduledJob"):
+            bg.enqueue(JobRequest("tick"))
+        with pytest.raises(UnknownJobError):
+            bg.enqueue(JobRequest("shared").on_queue("c"))
+    assert ran_on == ["b"] * 5
+
+
+def test_priority_then_available_at_order(adapter: Adapter) -> None:
+    order: list[int] = []
+    clock = FakeClock()
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_queue(quick_queue(p=lambda job: order.append(job.payload)))
+        .build(start=False)
+    )
+    bg.enqueue(JobRequest("p", 1))
+    clock.advance(timedelta(seconds=1))
+    bg.enqueue(JobRequest("p", 2))
+    bg.enqueue(JobRequest("p", 3).with_priority(10))
+    bg.enqueue(JobRequest("p", 4).with_priority(-5))
+    assert bg.drain() == 4
+    assert order == [3, 1, 2, 4]
+    bg.stop()
+
+
+def test_unique_key_inserts_once_while_waiting(adapter: Adapter) -> None:
+    clock = FakeClock()
+    bg = builder_for(adapter).with_clock(clock).with_queue(
+        quick_queue(u=lambda job: None)
+    ).build(start=False)
+    first = bg.enqueue(JobRequest("u", 1).with_unique_key("report-42"))
+    second = bg.enqueue(JobRequest("u", 2).with_unique_key("report-42"))
+    assert second.id == first.id and second.payload == 1
+    assert adapter.count_jobs(now=clock.now()).waiting == 1
+    assert bg.drain() == 1
+    third = bg.enqueue(JobRequest("u", 3).with_unique_key("report-42"))
+    assert third.id != first.id
+    bg.stop()
+
+
+def test_refused_payload_writes_nothing(adapter: Adapter) -> None:
+    bg = builder_for(adapter).with_queue(quick_queue(p=lambda job: None)).build(start=False)
+    with pytest.raises(PayloadError):
+        bg.enqueue(JobRequest("p", {"when": object()}))
+    with pytest.raises(PayloadError):
+        bg.enqueue(JobRequest("p", "x" * (bgjobs.MAX_PAYLOAD_BYTES + 1)))
+    with pytest.raises(PayloadError):
+        bg.enqueue_many([JobRequest("p", 1), JobRequest("p", {1: "int key"})])
+    assert adapter.count_jobs(now=bgjobs.SystemClock().now()).waiting == 0
+    bg.stop()
+
+
+def test_drain_with_fake_clock_runs_scheduled_jobs_without_sleeping(adapter: Adapter) -> None:
+    clock = FakeClock()
+    runs: list[Job] = []
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_scheduled_job(ScheduledJob(Worker("report", runs.append), "every 10 minutes"))
+        .build(start=False)
+    )
+    assert bg.drain() == 0
+    clock.advance(timedelta(minutes=10))
+    assert bg.drain() == 1
+    assert bg.drain() == 0
+    clock.advance(timedelta(hours=5))  # downtime: one overdue run, no burst
+    assert bg.drain() == 1
+    assert bg.drain() == 0
+    rows = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]
+    assert [j.scheduled_job for j in rows] == ["report"]
+    assert rows[0].available_at == clock.now() + timedelta(minutes=10)
+    assert len(runs) == 2 and runs[0].payload is None
+    bg.stop()
+
+
+def test_listener_that_raises_does_not_stop_others_or_jobs(
+    adapter: Adapter, recorder: Recorder
+) -> None:
+    def explode(event: Event) -> None:
+        raise RuntimeError("listener bug")
+
+    builder = (
+        builder_for(adapter)
+        .with_event_listener(explode)
+        .with_event_listener(recorder)
+        .with_queue(quick_queue(ok=lambda job: None).with_event_listener(explode))
+    )
+    with builder.build() as bg:
+        bg.enqueue_many([JobRequest("ok") for _ in range(5)])
+        wait_until(lambda: len(recorder.of(JobSucceeded)) == 5)
+
+
+def test_graceful_stop_asks_running_jobs_to_finish(adapter: Adapter) -> None:
+    started = threading.Event()
+    noticed: list[bool] = []
+
+    def cooperative(job: Job) -> None:
+        started.set()
+        noticed.append(job.stop_requested.wait(20))
+
+    bg = builder_for(adapter).with_queue(quick_queue(c=cooperative)).build()
+    job = bg.enqueue(JobRequest("c"))
+    assert started.wait(20)
+    begun = time.monotonic()
+    bg.stop(timeout=15)
+    assert noticed == [True]
+    assert time.monotonic() - begun < 10  # it did not sit out the whole timeout
+    done = adapter.get_job(job.id)
+    assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
+    assert adapter.rescue_jobs(now=bgjobs.SystemClock().now(), lease_seconds=3600) == []
+
+
+def test_stop_timeout_leaves_job_reserved_and_another_process_rescues_it(
+    adapter: Adapter,
+) -> None:
+    release = threading.Event()
+    runs: list[str] = []
+
+    def stubborn(job: Job) -> None:
+        runs.append(job.reserved_by or "")
+        if len(runs) == 1:
+            release.wait(30)  # ignores stop_requested, outlives the stop timeout
+
+    first = builder_for(adapter).with_queue(quick_queue(s=stubborn)).build()
+    job = first.enqueue(JobRequest("s"))
+    wait_until(lambda: len(runs) == 1)
+    first.stop(timeout=0.2)
+    held = adapter.get_job(job.id)
+    assert isinstance(held, Job) and held.reserved_by == first.worker_id
+
+    second = builder_for(adapter).with_queue(quick_queue(s=stubborn)).build()
+    try:
+        wait_until(lambda: len(runs) == 2)
+        wait_until(lambda: getattr(adapter.get_job(job.id), "state", None) == "succeeded")
+        release.set()  # the first owner's handler now ends: its late outcome is never applied
+        time.sleep(0.3)
+        done = adapter.get_job(job.id)
+        assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
+        assert done.attempts == 2
+        assert runs[1] == second.worker_id
+    finally:
+        release.set()
+        second.stop()
+
+
+class FailingClaims:
+    """Wraps a real adapter; reserve_jobs raises a bug-like error (fault injection)."""
+
+    def __init__(self, inner: Adapter) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def reserve_jobs(self, *args: Any, **kwargs: Any) -> list[Job]:
+        raise RuntimeError("injected claim bug")
+
+
+def test_restart_tolerance_exceeded_stops_runtime(adapter: Adapter, recorder: Recorder) -> None:
+    builder = (
+        builder_for(FailingClaims(adapter))  # type: ignore[arg-type]
+        .with_queue(quick_queue(x=lambda job: None))
+        .with_restart_tolerance(max_restarts=2, within=timedelta(seconds=30))
+        .with_event_listener(recorder)
+    )
+    bg = builder.build()
+    with pytest.raises(RuntimeStopped, match="injected claim bug"):
+        bg.wait(timeout=30)
+    assert len(recorder.of(QueueErrored)) == 3
+
+
+def test_restarted_queue_releases_only_unstarted_jobs(adapter: Adapter) -> None:
+    clock = FakeClock()
+    bg = builder_for(adapter).with_clock(clock).with_queue(
+        quick_queue(x=lambda job: None).with_max_concurrent_jobs(3)
+    ).build(start=False)
+    jobs = bg.enqueue_many([JobRequest("x", n) for n in range(3)])
+    runner: QueueRunner = bg._queues[0]
+    assert runner.tick() == 3  # claimed; no handler threads exist to start them
+    started = jobs[0]
+    assert runner._take(started)  # as a handler thread would
+    runner.recover()  # what the supervisor calls before restarting the claim loop
+    running = adapter.get_job(started.id)
+    assert isinstance(running, Job) and running.reserved_by == bg.worker_id
+    for job in jobs[1:]:
+        back = adapter.get_job(job.id)
+        assert isinstance(back, Job)
+        assert back.reserved_by is None and back.attempts == 0
+    bg.stop(timeout=0)
+
+
+def test_build_validates_before_starting(adapter: Adapter) -> None:
+    worker = Worker("x", lambda job: None)
+    with pytest.raises(ConfigurationError, match="twice"):
+        bgjobs.new(adapter).with_queue(Queue("q").with_worker(worker).with_worker(worker)).build()
+    with pytest.raises(ScheduleValidationError):
+        bgjobs.new(adapter).with_scheduled_job(ScheduledJob(worker, "month 13")).build()
+    with pytest.raises(ConfigurationError):
+        Queue("q").with_max_concurrent_jobs(0)
+    with pytest.raises(ConfigurationError, match="both"):
+        bgjobs.new(adapter).with_queue(Queue("q").with_worker(worker)).with_scheduled_job(
+            ScheduledJob(worker, "every hour")
+        ).build()
+    assert adapter.list_jobs("jobs") == []
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_runtime_built_before_fork_refuses_in_child(adapter: Adapter) -> None:
+    bg = builder_for(adapter).with_queue(quick_queue(x=lambda job: None)).build(start=False)
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            bg.enqueue(JobRequest("x"))
+        except ForkedRuntimeError:
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    bg.stop()
