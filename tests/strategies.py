@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import assume
 from hypothesis import strategies as st
 
-from bgjobs.schedule.fields import BOUNDS, DayRule
+from bgjobs.schedule.fields import BOUNDS, MAX_DAYS_IN_MONTH, DayRule
 from bgjobs.schedule.model import Schedule, step_values
 
 #: Zones with interesting daylight-saving rules, plus UTC.
@@ -55,3 +56,105 @@ def schedules(draw: st.DrawFn, zones: tuple[str, ...] = ZONES) -> Schedule:
             kwargs["month"] = None
     kwargs["timezone"] = draw(st.sampled_from(zones))
     return Schedule(**kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ cron text
+# Classic cron lines that Debian cron, cronsim and bgjobs all read the same way:
+# names in any case, `*`, `*/N`, `N`, `A-B`, `A-B/N` and `N/S` items; Sunday as
+# 0 or 7. Left out on purpose: `a-a/n` (cronsim reads it as `a/n`, Debian cron
+# and bgjobs as `a`), minute and hour lists that start with `*` but are not `*`
+# or `*/N` alone (bgjobs refuses them: the leading star changes the DST rule
+# and cannot be kept), and lines that can never fire (such as `0 0 30 2 *`).
+
+_CRON_MONTH_NAMES = (
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "may",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "oct",
+    "nov",
+    "dec",
+)
+_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+#: Cron's own bounds per field (day of week 0..7), and names by cron number.
+_CRON_FIELDS = {
+    "second": (0, 59, {}),
+    "minute": (0, 59, {}),
+    "hour": (0, 23, {}),
+    "day_of_month": (1, 31, {}),
+    "month": (1, 12, {i + 1: n for i, n in enumerate(_CRON_MONTH_NAMES)}),
+    "day_of_week": (0, 7, dict(enumerate(_CRON_DAY_NAMES))),
+}
+
+
+@st.composite
+def _cron_value(draw: st.DrawFn, name: str, value: int) -> str:
+    names: dict[int, str] = _CRON_FIELDS[name][2]  # type: ignore[assignment]
+    if value in names and draw(st.booleans()):
+        word = names[value]
+        return draw(st.sampled_from((word, word.upper(), word.title())))
+    return str(value)
+
+
+@st.composite
+def _cron_item(draw: st.DrawFn, name: str, star_allowed: bool) -> tuple[str, set[int]]:
+    low, high, _ = _CRON_FIELDS[name]
+    kinds = ["single", "span", "stepped_span", "start_step"] + (
+        ["star_step"] if star_allowed else []
+    )
+    kind = draw(st.sampled_from(kinds))
+    step = draw(st.integers(1, high - low + 2))
+    a, b = sorted((draw(st.integers(low, high)), draw(st.integers(low, high))))
+    if kind == "star_step":
+        return f"*/{step}", set(range(low, high + 1, step))
+    if kind == "single":
+        return draw(_cron_value(name, a)), {a}
+    if kind == "start_step":
+        return f"{draw(_cron_value(name, a))}/{step}", set(range(a, high + 1, step))
+    if kind == "stepped_span" and a == b:
+        b = a + 1 if a < high else a
+        a = b - 1
+    text = f"{draw(_cron_value(name, a))}-{draw(_cron_value(name, b))}"
+    if kind == "stepped_span":
+        return f"{text}/{step}", set(range(a, b + 1, step))
+    return text, set(range(a, b + 1))
+
+
+@st.composite
+def _cron_field(draw: st.DrawFn, name: str) -> tuple[str, set[int]]:
+    low, high, _ = _CRON_FIELDS[name]
+    shape = draw(st.integers(0, 5))
+    if shape == 0:
+        return "*", set(range(low, high + 1))
+    if shape == 1:
+        step = draw(st.integers(1, high - low + 2))
+        return f"*/{step}", set(range(low, high + 1, step))
+    # Day, month and second lists may start with `*/N`; minute and hour ones may not.
+    first = draw(_cron_item(name, star_allowed=name not in ("minute", "hour")))
+    rest = draw(st.lists(_cron_item(name, star_allowed=True), max_size=3))
+    items = [first, *rest]
+    return ",".join(text for text, _ in items), set().union(*(values for _, values in items))
+
+
+@st.composite
+def _cron_line(draw: st.DrawFn, seconds: bool) -> str:
+    names = ["minute", "hour", "day_of_month", "month", "day_of_week"]
+    if seconds:
+        names.insert(0, "second")
+    fields = {name: draw(_cron_field(name)) for name in names}
+    day_text, days = fields["day_of_month"]
+    _, months = fields["month"]
+    starred = day_text.startswith("*") or fields["day_of_week"][0].startswith("*")
+    # With AND days (a field starts with `*`), some chosen day must exist in some chosen month.
+    assume(not starred or min(days) <= max(MAX_DAYS_IN_MONTH[m - 1] for m in months))
+    return " ".join(fields[name][0] for name in names)
+
+
+def cron_expressions(seconds: bool = False) -> st.SearchStrategy[str]:
+    """Valid classic cron lines: 5 fields, or 6 with seconds first when `seconds`."""
+    return _cron_line(seconds)
