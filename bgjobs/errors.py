@@ -54,7 +54,9 @@ class ScheduleValidationError(BgJobsError, ValueError):
     def _render(self) -> str:
         message = self.reason
         if self.text is not None and self.line is not None and self.column is not None:
-            source_line = self.text.splitlines()[self.line - 1] if self.text.strip() else self.text
+            # Split on "\n" only: the line numbers come from Lark, which counts just those.
+            lines = self.text.split("\n")
+            source_line = lines[min(max(self.line, 1), len(lines)) - 1]
             caret = " " * (self.column - 1) + "^"
             message = (
                 f"{message} (line {self.line}, column {self.column})\n"

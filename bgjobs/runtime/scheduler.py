@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from bgjobs.db.adapter import Failed, Outcome, Released, ScheduledNext, Succeeded
-from bgjobs.events import Event, JobFailed, JobRetried, JobScheduled, JobStarted, JobSucceeded
+from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
+from bgjobs.events import Event, JobFailed, Listener, JobRetried, JobScheduled, JobStarted, JobSucceeded
 from bgjobs.jobs import Job, Worker
+from bgjobs.retry import Backoff
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure
 from bgjobs.schedule.model import Interval
@@ -29,9 +30,9 @@ class ResolvedScheduledJob:
     worker: Worker
     policy: SchedulePolicy
     max_retries: int
-    retry_backoff: object  # Backoff; kept loose to avoid a cycle with config
+    retry_backoff: Backoff
     poll_interval_seconds: float
-    listeners: tuple[object, ...]
+    listeners: tuple[Listener, ...]
 
     @property
     def key(self) -> str:
@@ -76,47 +77,59 @@ class ScheduledRunner:
     # -- the row ---------------------------------------------------------
     def ensure_row(self) -> datetime | None:
         """Create the row if missing, take over a changed schedule; return its available_at."""
+        found = self._get_row()
+        if found is None:
+            return self._create_row()
+        row, stored_text = found
+        if stored_text != self.scheduled.schedule_text and row.reserved_by is None:
+            replaced = self._replace_row()
+            if replaced is not None:
+                return replaced
+        return row.available_at
+
+    def _get_row(self) -> tuple[Job, str] | None:
+        context, key = self._context, self.scheduled.key
+        return context.with_db_retry(
+            "get_scheduled_job", lambda: context.adapter.get_scheduled_job(key)
+        )
+
+    def _create_row(self) -> datetime | None:
         context, scheduled = self._context, self.scheduled
         now = context.clock.now()
-        found = context.with_db_retry(
-            "get_scheduled_job", lambda: context.adapter.get_scheduled_job(scheduled.key)
+        due = first_fire(scheduled.policy, now)
+        if due is None:
+            return None  # the schedule never fires again
+        inserted = context.with_db_retry(
+            "insert_scheduled_job",
+            lambda: context.adapter.insert_scheduled_job(
+                scheduled.key, schedule_text=scheduled.schedule_text, available_at=due, now=now
+            ),
         )
-        if found is None:
-            due = first_fire(scheduled.policy, now)
-            if due is None:
-                return None
-            inserted = context.with_db_retry(
-                "insert_scheduled_job",
-                lambda: context.adapter.insert_scheduled_job(
-                    scheduled.key, schedule_text=scheduled.schedule_text, available_at=due,
-                    now=now,
-                ),
-            )
-            if inserted:
-                reason = "created" if self._known_due is None else "recreated"
-                self._emit(JobScheduled(name=scheduled.key, available_at=due,
-                                        schedule=scheduled.schedule_text, reason=reason))
-                return due
-            found = context.with_db_retry(
-                "get_scheduled_job", lambda: context.adapter.get_scheduled_job(scheduled.key)
-            )
-            if found is None:
-                return None
-        row, stored_text = found
-        if stored_text != scheduled.schedule_text and row.reserved_by is None:
-            # The last deploy wins: this process's schedule replaces the stored one.
-            due = first_fire(scheduled.policy, now)
-            if due is not None and context.with_db_retry(
-                "replace_scheduled_job",
-                lambda: context.adapter.replace_scheduled_job(
-                    scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
-                ),
-            ):
-                self._emit(JobScheduled(name=scheduled.key, available_at=due,
-                                        schedule=scheduled.schedule_text,
-                                        reason="schedule changed"))
-                return due
-        return row.available_at
+        if not inserted:  # another process inserted it first
+            found = self._get_row()
+            return found[0].available_at if found is not None else None
+        reason = "created" if self._known_due is None else "recreated"
+        self._emit(JobScheduled(name=scheduled.key, available_at=due,
+                                schedule=scheduled.schedule_text, reason=reason))
+        return due
+
+    def _replace_row(self) -> datetime | None:
+        # The last deploy wins: this process's schedule replaces the stored one.
+        context, scheduled = self._context, self.scheduled
+        due = first_fire(scheduled.policy, context.clock.now())
+        if due is None:
+            return None
+        replaced = context.with_db_retry(
+            "replace_scheduled_job",
+            lambda: context.adapter.replace_scheduled_job(
+                scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
+            ),
+        )
+        if not replaced:
+            return None
+        self._emit(JobScheduled(name=scheduled.key, available_at=due,
+                                schedule=scheduled.schedule_text, reason="schedule changed"))
+        return due
 
     # -- the loop --------------------------------------------------------
     def run(self) -> None:
@@ -170,7 +183,7 @@ class ScheduledRunner:
             except BaseException as error:
                 outcome = after_error(
                     job, error, max_retries=scheduled.max_retries,
-                    backoff=scheduled.retry_backoff,  # type: ignore[arg-type]
+                    backoff=scheduled.retry_backoff,
                     now=context.clock.now(), next_scheduled=self._next_row(job),
                 )
             else:
@@ -185,9 +198,11 @@ class ScheduledRunner:
         if not applied:
             return None
         self._report(job, outcome, duration)
-        if isinstance(outcome, (Succeeded, Failed)):
-            return outcome.next_scheduled.available_at if outcome.next_scheduled else None
-        return outcome.available_at  # type: ignore[union-attr]
+        if isinstance(outcome, RetryLater):
+            return outcome.available_at
+        if isinstance(outcome, (Succeeded, Failed)) and outcome.next_scheduled is not None:
+            return outcome.next_scheduled.available_at
+        return None
 
     def wake(self) -> None:
         self._wake.set()
@@ -241,10 +256,9 @@ class ScheduledRunner:
         elif isinstance(outcome, Failed):
             self._emit(JobFailed(job_id=job.id, name=job.name, attempts=job.attempts,
                                  error=outcome.exception))
-        else:
+        elif isinstance(outcome, RetryLater):
             self._emit(JobRetried(job_id=job.id, name=job.name, attempts=job.attempts,
-                                  available_at=outcome.available_at,  # type: ignore[union-attr]
-                                  error=outcome.last_error))  # type: ignore[union-attr]
+                                  available_at=outcome.available_at, error=outcome.last_error))
         next_row = getattr(outcome, "next_scheduled", None)
         if isinstance(next_row, ScheduledNext):
             self._emit(JobScheduled(name=next_row.key, available_at=next_row.available_at,
@@ -256,4 +270,4 @@ class ScheduledRunner:
             self._wake.clear()
 
     def _emit(self, event: Event) -> None:
-        self._context.emit(event, self.scheduled.listeners)  # type: ignore[arg-type]
+        self._context.emit(event, self.scheduled.listeners)
