@@ -15,6 +15,9 @@ from bgjobs.errors import PayloadError
 #: The largest payload accepted, measured as its UTF-8 JSON encoding.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
 
+# One encoder for every payload: json.dumps with options builds a new one per call.
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
@@ -119,7 +122,7 @@ def encode_payload(payload: Any) -> str:
     """The payload as compact JSON text, or PayloadError if it is not JSON or too large."""
     _check_json_value(payload, "payload")
     try:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"payload is not a JSON value: {exc}") from exc
     size = len(text.encode("utf-8"))

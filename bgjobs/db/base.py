@@ -1,0 +1,151 @@
+"""What both adapters share: argument checks and the single-job helpers over the batch methods."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from bgjobs.clock import SYSTEM_CLOCK
+from bgjobs.db.adapter import (
+    Failed,
+    Lease,
+    Outcome,
+    Released,
+    RetryLater,
+    ScheduledNext,
+    Succeeded,
+    WorkerRow,
+)
+from bgjobs.db.times import require_aware
+from bgjobs.errors import LeaseLost
+from bgjobs.jobs import Job, JobRequest
+
+
+def lease_of(job: Job) -> Lease:
+    """The lease a reserved job was claimed under: the fence for its outcome."""
+    if job.reserved_by is None:
+        raise ValueError(f"job {job.id} is not reserved, so it has no lease")
+    return Lease(job_id=job.id, owner=job.reserved_by, attempts=job.attempts)
+
+
+class BaseAdapter(ABC):
+    """Helpers built on `enqueue_many` and `finish_jobs`, identical for every database."""
+
+    supports_notify: bool = False
+
+    @abstractmethod
+    def enqueue_many(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]: ...
+
+    @abstractmethod
+    def finish_jobs(self, outcomes: Sequence[Outcome], *, now: datetime) -> list[bool]: ...
+
+    @abstractmethod
+    def list_workers(self) -> list[WorkerRow]:
+        """Every row of jobs_workers, oldest first (for `bgjobs stats`)."""
+
+    def enqueue(
+        self,
+        request: JobRequest,
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> Job:
+        """Insert one job (or return the existing one with the same unique key)."""
+        if not isinstance(request, JobRequest):
+            raise TypeError(f"enqueue takes a JobRequest (got {type(request).__name__})")
+        return self.enqueue_many([request], connection=connection, now=now, notify=notify)[0]
+
+    # -- single-job outcomes: raise LeaseLost instead of returning False --------
+
+    def complete_job(
+        self, lease: Lease, *, now: datetime, next_scheduled: ScheduledNext | None = None
+    ) -> None:
+        """Move the job to jobs_succeeded; LeaseLost if this lease no longer holds it."""
+        self._finish_one(Succeeded(lease, next_scheduled), now)
+
+    def fail_job(
+        self,
+        lease: Lease,
+        *,
+        exception: str,
+        traceback: str,
+        now: datetime,
+        next_scheduled: ScheduledNext | None = None,
+    ) -> None:
+        """Move the job to jobs_failed; LeaseLost if this lease no longer holds it."""
+        self._finish_one(Failed(lease, exception, traceback, next_scheduled), now)
+
+    def retry_job(
+        self, lease: Lease, *, available_at: datetime, last_error: str, now: datetime
+    ) -> None:
+        """Unreserve the job, available again at `available_at`; LeaseLost if not held."""
+        self._finish_one(RetryLater(lease, available_at, last_error), now)
+
+    def release_job(self, lease: Lease, *, now: datetime) -> None:
+        """Unreserve a job that never started and give its attempt back; LeaseLost if not held."""
+        self._finish_one(Released(lease), now)
+
+    def _finish_one(self, outcome: Outcome, now: datetime) -> None:
+        if not self.finish_jobs([outcome], now=now)[0]:
+            lease = outcome.lease
+            raise LeaseLost(
+                f"job {lease.job_id} is no longer reserved by {lease.owner} for attempt "
+                f"{lease.attempts}; nothing was changed"
+            )
+
+
+def now_or_system(now: datetime | None) -> datetime:
+    """`now` checked and in UTC, or the system clock when the caller passed none."""
+    return SYSTEM_CLOCK.now() if now is None else require_aware(now, "now")
+
+
+def names_param(names: Collection[str]) -> list[str]:
+    """The job names of a claim as a sorted list, with a clear error for a bare string."""
+    if isinstance(names, str):
+        raise TypeError(f"names must be a collection of job names, not the string {names!r}")
+    checked = sorted(set(names))
+    for name in checked:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"job names must be non-empty strings (got {name!r})")
+    return checked
+
+
+def names_json(names: Collection[str]) -> str:
+    """The job names as one JSON array: a single bound parameter however many there are."""
+    return json.dumps(names_param(names))
+
+
+def check_text(value: object, what: str) -> None:
+    """Keys, owners and queue names are non-empty strings."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string (got {value!r})")
+
+
+def check_claim(queue: str, limit: int, owner: str) -> None:
+    """Refuse claim arguments that could never be right."""
+    check_text(queue, "queue")
+    check_limit(limit)
+    check_text(owner, "owner")
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Prune batches are positive ints."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int (got {batch_size!r})")
+
+
+def check_limit(limit: int) -> None:
+    """List limits are positive ints."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive int (got {limit!r})")

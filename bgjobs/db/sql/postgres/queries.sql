@@ -1,0 +1,304 @@
+-- Named queries for PostgreSQL (psycopg %(name)s placeholders). Every name and
+-- value is a bound parameter; batches arrive as arrays read with unnest, so a
+-- whole batch is one statement. %(now)s always comes from the runtime's clock,
+-- never from now(). Data-modifying CTEs do not see each other's changes, so
+-- the "already applied" checks below read the table as it was before the
+-- statement: exactly "was this outcome applied by an earlier attempt?".
+
+-- name: insert_jobs
+-- The batch is one JSON array parameter: far cheaper for the client to
+-- encode than arrays, and unpacked by the server in one pass. The NOTIFY
+-- rides in the same statement, so jobs and announcement commit together in
+-- one round trip. Returns the inserted ids (and one NULL row if notified).
+WITH inserted AS (
+    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
+    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key
+    FROM ROWS FROM (
+             json_to_recordset(%(rows)s::json) AS (id text, name text, payload text,
+                 available_at timestamptz, queue text, priority integer, unique_key text)
+         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key, position)
+    ORDER BY n.position
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), notified AS (
+    SELECT pg_notify(%(channel)s, %(payload)s) WHERE %(notify)s
+)
+SELECT id FROM inserted
+UNION ALL
+SELECT NULL FROM notified
+
+-- name: insert_jobs_again
+-- A retry after a lost connection: the first attempt may have committed, and
+-- its jobs may even have run and finished since. Never insert those again.
+WITH inserted AS (
+    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
+    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key
+    FROM ROWS FROM (
+             json_to_recordset(%(rows)s::json) AS (id text, name text, payload text,
+                 available_at timestamptz, queue text, priority integer, unique_key text)
+         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key, position)
+    WHERE NOT EXISTS (SELECT 1 FROM jobs_succeeded s WHERE s.id = n.id)
+      AND NOT EXISTS (SELECT 1 FROM jobs_failed f WHERE f.id = n.id)
+    ORDER BY n.position
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), notified AS (
+    SELECT pg_notify(%(channel)s, %(payload)s) WHERE %(notify)s
+)
+SELECT id FROM inserted
+UNION ALL
+SELECT NULL FROM notified
+
+-- name: copy_jobs
+-- Fresh ids, no unique keys: nothing to conflict with, so the fastest way in.
+COPY jobs (id, name, payload, created_at, available_at, queue, priority) FROM STDIN
+
+-- name: jobs_by_id_or_unique_key
+SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]) OR unique_key = ANY(%(keys)s::text[])
+
+-- name: finished_ids
+SELECT id FROM jobs_succeeded WHERE id = ANY(%(ids)s::text[])
+UNION ALL
+SELECT id FROM jobs_failed WHERE id = ANY(%(ids)s::text[])
+
+-- name: notify
+SELECT pg_notify(%(channel)s, %(payload)s)
+
+-- name: claim_jobs
+WITH picked AS (
+    SELECT id FROM jobs
+    WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= %(now)s
+      AND name = ANY(%(names)s::text[])
+      AND (queue IS NULL OR queue = %(queue)s)
+    ORDER BY priority DESC, available_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs j SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = j.attempts + 1
+FROM picked WHERE j.id = picked.id
+RETURNING j.*
+
+-- name: claim_scheduled_job
+UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
+WHERE scheduled_job = %(key)s AND reserved_by IS NULL AND available_at <= %(now)s
+RETURNING *
+
+-- name: still_claimed
+-- After a lost connection during COMMIT: which of the rows this claim read are
+-- really ours (same owner, attempt and claim time)?
+SELECT j.* FROM jobs j
+JOIN unnest(%(ids)s::text[], %(attempts)s::int[]) AS c(id, attempts)
+  ON j.id = c.id AND j.attempts = c.attempts
+WHERE j.reserved_by = %(owner)s AND j.reserved_at = %(now)s
+
+-- name: succeed_jobs
+WITH lease AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[])
+        AS l(id, owner, attempts)
+), moved AS (
+    DELETE FROM jobs j USING lease l
+    WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
+    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at, j.available_at
+), inserted AS (
+    INSERT INTO jobs_succeeded
+        (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at)
+    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s
+    FROM moved
+    RETURNING id
+)
+SELECT l.id,
+       l.id IN (SELECT id FROM inserted) AS applied,
+       EXISTS (SELECT 1 FROM jobs_succeeded s WHERE s.id = l.id AND s.attempts = l.attempts)
+           AS already
+FROM lease l
+
+-- name: fail_jobs
+WITH lease AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[],
+                         %(exceptions)s::text[], %(tracebacks)s::text[])
+        AS l(id, owner, attempts, exception, traceback)
+), moved AS (
+    DELETE FROM jobs j USING lease l
+    WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
+    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at,
+              j.available_at, l.exception, l.traceback
+), inserted AS (
+    INSERT INTO jobs_failed
+        (id, name, payload, attempts, queue, priority, created_at, available_at,
+         exception, traceback, failed_at)
+    SELECT id, name, payload, attempts, queue, priority, created_at, available_at,
+           exception, traceback, %(now)s
+    FROM moved
+    RETURNING id
+)
+SELECT l.id,
+       l.id IN (SELECT id FROM inserted) AS applied,
+       EXISTS (SELECT 1 FROM jobs_failed f WHERE f.id = l.id AND f.attempts = l.attempts)
+           AS already
+FROM lease l
+
+-- name: retry_jobs
+WITH lease AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[],
+                         %(available_ats)s::timestamptz[], %(errors)s::text[])
+        AS l(id, owner, attempts, available_at, last_error)
+), updated AS (
+    UPDATE jobs j SET reserved_at = NULL, reserved_by = NULL,
+                      available_at = l.available_at, last_error = l.last_error
+    FROM lease l
+    WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
+    RETURNING j.id
+)
+SELECT l.id,
+       l.id IN (SELECT id FROM updated) AS applied,
+       EXISTS (SELECT 1 FROM jobs j
+               WHERE j.id = l.id AND j.reserved_by IS NULL AND j.attempts = l.attempts
+                 AND j.available_at = l.available_at
+                 AND j.last_error IS NOT DISTINCT FROM l.last_error) AS already
+FROM lease l
+
+-- name: release_jobs
+WITH lease AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[])
+        AS l(id, owner, attempts)
+), updated AS (
+    UPDATE jobs j SET reserved_at = NULL, reserved_by = NULL, attempts = j.attempts - 1
+    FROM lease l
+    WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
+    RETURNING j.id
+)
+SELECT l.id,
+       l.id IN (SELECT id FROM updated) AS applied,
+       EXISTS (SELECT 1 FROM jobs j
+               WHERE j.id = l.id AND j.reserved_by IS NULL AND j.attempts = l.attempts - 1)
+           AS already
+FROM lease l
+
+-- name: insert_scheduled_jobs
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, priority, scheduled_job, schedule)
+SELECT n.id, n.key, NULL, 0, %(now)s, n.available_at, 0, n.key, n.schedule
+FROM unnest(%(ids)s::text[], %(keys)s::text[], %(schedules)s::text[],
+            %(available_ats)s::timestamptz[]) AS n(id, key, schedule, available_at)
+ON CONFLICT DO NOTHING
+RETURNING id
+
+-- name: get_scheduled_job
+SELECT * FROM jobs WHERE scheduled_job = %(key)s
+
+-- name: replace_scheduled_job
+UPDATE jobs SET schedule = %(schedule)s, available_at = %(available_at)s
+WHERE scheduled_job = %(key)s AND reserved_by IS NULL
+
+-- name: next_available_at
+SELECT available_at FROM jobs
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+  AND name = ANY(%(names)s::text[])
+  AND (queue IS NULL OR queue = %(queue)s)
+ORDER BY available_at
+LIMIT 1
+
+-- name: register_worker
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+
+-- name: heartbeat_worker
+UPDATE jobs_workers SET heartbeat_at = %(now)s WHERE id = %(id)s
+
+-- name: remove_worker
+DELETE FROM jobs_workers WHERE id = %(id)s
+
+-- name: list_workers
+SELECT * FROM jobs_workers ORDER BY started_at, id
+
+-- name: rescue_jobs
+-- Reservations whose owner's heartbeat is older than the lease, or whose owner
+-- row is gone and which are older than the lease themselves (a process that
+-- registered after this statement's snapshot is not mistaken for a dead one).
+-- Attempts are kept; the job is available at once.
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL,
+                available_at = LEAST(available_at, %(now)s)
+WHERE reserved_by IS NOT NULL
+  AND (reserved_by IN (SELECT id FROM jobs_workers WHERE heartbeat_at < %(cutoff)s)
+       OR (reserved_at < %(cutoff)s AND reserved_by NOT IN (SELECT id FROM jobs_workers)))
+RETURNING *
+
+-- name: delete_dead_workers
+DELETE FROM jobs_workers WHERE heartbeat_at < %(cutoff)s
+
+-- name: prune_succeeded
+DELETE FROM jobs_succeeded WHERE id IN (
+    SELECT id FROM jobs_succeeded WHERE succeeded_at < %(older_than)s
+    ORDER BY succeeded_at LIMIT %(batch_size)s
+)
+
+-- name: prune_failed
+DELETE FROM jobs_failed WHERE id IN (
+    SELECT id FROM jobs_failed WHERE failed_at < %(older_than)s
+    ORDER BY failed_at LIMIT %(batch_size)s
+)
+
+-- name: list_waiting
+SELECT * FROM jobs ORDER BY priority DESC, available_at, id LIMIT %(limit)s
+
+-- name: list_succeeded
+SELECT * FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC LIMIT %(limit)s
+
+-- name: list_failed
+SELECT * FROM jobs_failed ORDER BY failed_at DESC, id DESC LIMIT %(limit)s
+
+-- name: get_waiting
+SELECT * FROM jobs WHERE id = %(id)s
+
+-- name: get_succeeded
+SELECT * FROM jobs_succeeded WHERE id = %(id)s
+
+-- name: get_failed
+SELECT * FROM jobs_failed WHERE id = %(id)s
+
+-- name: retry_failed_job
+WITH taken AS (
+    DELETE FROM jobs_failed WHERE id = %(id)s
+    RETURNING id, name, payload, created_at, queue, priority, exception
+)
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
+SELECT id, name, payload, 0, created_at, %(now)s, queue, priority, exception FROM taken
+RETURNING *
+
+-- name: delete_waiting
+DELETE FROM jobs WHERE id = %(id)s
+
+-- name: delete_succeeded
+DELETE FROM jobs_succeeded WHERE id = %(id)s
+
+-- name: delete_failed
+DELETE FROM jobs_failed WHERE id = %(id)s
+
+-- name: count_waiting_by_name
+SELECT name,
+       count(*) FILTER (WHERE reserved_by IS NULL) AS waiting,
+       count(*) FILTER (WHERE reserved_by IS NOT NULL) AS running,
+       count(*) FILTER (WHERE reserved_by IS NULL AND available_at <= %(now)s) AS due
+FROM jobs GROUP BY name
+
+-- name: count_succeeded_by_name
+SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
+
+-- name: count_failed_by_name
+SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: table_columns
+SELECT c.relname AS table_name, a.attname AS column_name
+FROM pg_class c
+JOIN pg_namespace s ON s.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE s.nspname = current_schema() AND c.relname = ANY(%(tables)s::text[])
+
+-- name: lock_migrations
+SELECT pg_advisory_xact_lock(%(key)s)
+
+-- name: applied_versions
+SELECT version FROM jobs_schema
+
+-- name: record_version
+INSERT INTO jobs_schema (version) VALUES (%(version)s)

@@ -1,0 +1,192 @@
+-- Named queries for SQLite. Every name and value is a bound parameter; lists
+-- arrive as one JSON array parameter read with json_each. `:now` always comes
+-- from the runtime's clock, never from SQLite.
+
+-- name: insert_job
+-- Positional: run with executemany, once per job, where binding by position is cheaper.
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
+VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+
+-- name: jobs_by_unique_key
+SELECT * FROM jobs WHERE unique_key IN (SELECT value FROM json_each(:keys))
+
+-- name: count_claimable
+-- How many jobs a claim could take now, up to :limit. Walks only due rows.
+SELECT count(*) FROM (
+    SELECT 1 FROM jobs INDEXED BY jobs_due
+    WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= :now
+      AND name IN (SELECT value FROM json_each(:names))
+      AND (queue IS NULL OR queue = :queue)
+    LIMIT :limit
+)
+
+-- name: claim_jobs
+UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM jobs INDEXED BY jobs_claim_order
+    WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= :now
+      AND name IN (SELECT value FROM json_each(:names))
+      AND (queue IS NULL OR queue = :queue)
+    ORDER BY priority DESC, available_at, id
+    LIMIT :limit
+)
+RETURNING *
+
+-- name: claim_scheduled_job
+UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1
+WHERE scheduled_job = :key AND reserved_by IS NULL AND available_at <= :now
+RETURNING *
+
+-- name: copy_to_succeeded
+INSERT INTO jobs_succeeded
+    (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at)
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at, :now
+FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: copy_to_failed
+INSERT INTO jobs_failed
+    (id, name, payload, attempts, queue, priority, created_at, available_at,
+     exception, traceback, failed_at)
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at,
+       :exception, :traceback, :now
+FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: delete_reserved_job
+DELETE FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: retry_job
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL,
+                available_at = :available_at, last_error = :last_error
+WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: release_job
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, attempts = attempts - 1
+WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: was_succeeded
+SELECT 1 FROM jobs_succeeded WHERE id = :id AND attempts = :attempts
+
+-- name: was_failed
+SELECT 1 FROM jobs_failed WHERE id = :id AND attempts = :attempts
+
+-- name: was_retried
+SELECT 1 FROM jobs
+WHERE id = :id AND reserved_by IS NULL AND attempts = :attempts
+  AND available_at = :available_at AND last_error IS :last_error
+
+-- name: was_released
+SELECT 1 FROM jobs WHERE id = :id AND reserved_by IS NULL AND attempts = :attempts - 1
+
+-- name: insert_scheduled_job
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, priority, scheduled_job, schedule)
+VALUES (:id, :key, NULL, 0, :now, :available_at, 0, :key, :schedule)
+ON CONFLICT DO NOTHING
+
+-- name: get_scheduled_job
+SELECT * FROM jobs WHERE scheduled_job = :key
+
+-- name: replace_scheduled_job
+UPDATE jobs SET schedule = :schedule, available_at = :available_at
+WHERE scheduled_job = :key AND reserved_by IS NULL
+
+-- name: next_available_at
+SELECT available_at FROM jobs INDEXED BY jobs_due
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+  AND name IN (SELECT value FROM json_each(:names))
+  AND (queue IS NULL OR queue = :queue)
+ORDER BY available_at
+LIMIT 1
+
+-- name: register_worker
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at)
+VALUES (:id, :hostname, :pid, :now, :now)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+
+-- name: heartbeat_worker
+UPDATE jobs_workers SET heartbeat_at = :now WHERE id = :id
+
+-- name: remove_worker
+DELETE FROM jobs_workers WHERE id = :id
+
+-- name: list_workers
+SELECT * FROM jobs_workers ORDER BY started_at, id
+
+-- name: rescue_jobs
+-- Reservations whose owner's heartbeat is older than the lease, or whose owner
+-- row is gone and which are older than the lease themselves (the same rule as
+-- PostgreSQL, where a just-registered process could be invisible to the
+-- statement). Attempts are kept; the job is available at once.
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, available_at = min(available_at, :now)
+WHERE reserved_by IS NOT NULL
+  AND (reserved_by IN (SELECT id FROM jobs_workers WHERE heartbeat_at < :cutoff)
+       OR (reserved_at < :cutoff AND reserved_by NOT IN (SELECT id FROM jobs_workers)))
+RETURNING *
+
+-- name: delete_dead_workers
+DELETE FROM jobs_workers WHERE heartbeat_at < :cutoff
+
+-- name: prune_succeeded
+DELETE FROM jobs_succeeded WHERE id IN (
+    SELECT id FROM jobs_succeeded WHERE succeeded_at < :older_than
+    ORDER BY succeeded_at LIMIT :batch_size
+)
+
+-- name: prune_failed
+DELETE FROM jobs_failed WHERE id IN (
+    SELECT id FROM jobs_failed WHERE failed_at < :older_than
+    ORDER BY failed_at LIMIT :batch_size
+)
+
+-- name: list_waiting
+SELECT * FROM jobs ORDER BY priority DESC, available_at, id LIMIT :limit
+
+-- name: list_succeeded
+SELECT * FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC LIMIT :limit
+
+-- name: list_failed
+SELECT * FROM jobs_failed ORDER BY failed_at DESC, id DESC LIMIT :limit
+
+-- name: get_waiting
+SELECT * FROM jobs WHERE id = :id
+
+-- name: get_succeeded
+SELECT * FROM jobs_succeeded WHERE id = :id
+
+-- name: get_failed
+SELECT * FROM jobs_failed WHERE id = :id
+
+-- name: take_failed_job
+DELETE FROM jobs_failed WHERE id = :id RETURNING *
+
+-- name: insert_retried_job
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
+VALUES (:id, :name, :payload, 0, :created_at, :now, :queue, :priority, :last_error)
+
+-- name: delete_waiting
+DELETE FROM jobs WHERE id = :id
+
+-- name: delete_succeeded
+DELETE FROM jobs_succeeded WHERE id = :id
+
+-- name: delete_failed
+DELETE FROM jobs_failed WHERE id = :id
+
+-- name: count_waiting_by_name
+SELECT name,
+       sum(reserved_by IS NULL) AS waiting,
+       sum(reserved_by IS NOT NULL) AS running,
+       sum(reserved_by IS NULL AND available_at <= :now) AS due
+FROM jobs GROUP BY name
+
+-- name: count_succeeded_by_name
+SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
+
+-- name: count_failed_by_name
+SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: applied_versions
+SELECT version FROM jobs_schema
+
+-- name: record_version
+INSERT INTO jobs_schema (version) VALUES (:version)

@@ -1,0 +1,714 @@
+"""The SQLite adapter: the embedded default, one file shared by the processes of one host.
+
+How it keeps SPEC 3.2's promises:
+- bgjobs opens its own connections, `isolation_level=None` (no hidden
+  transactions), each wrapped in sqlite_utils.Database.
+- Every write is an explicit BEGIN IMMEDIATE ... COMMIT on the one writer
+  connection of this adapter, behind a lock shared by every writing thread.
+  IMMEDIATE takes SQLite's write lock up front, so two processes never both
+  read-then-write the same rows: that is what makes a claim atomic.
+- RETURNING rows are fetched before COMMIT (SQLite refuses to commit while a
+  statement still has rows to give).
+- Reads use separate reader connections, which WAL lets run beside a writer.
+- "database is locked" (another process holds the write lock longer than the
+  busy timeout) is retried with backoff and never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from sqlite_utils import Database
+
+from bgjobs.db.adapter import (
+    Counts,
+    Failed,
+    FinishedJob,
+    JobState,
+    NotifyCallback,
+    Outcome,
+    Released,
+    RetryLater,
+    Subscription,
+    Succeeded,
+    WorkerRow,
+)
+from bgjobs.db.base import (
+    BaseAdapter,
+    check_batch_size,
+    check_claim,
+    check_limit,
+    check_text,
+    names_json,
+    now_or_system,
+)
+from bgjobs.db.migrations import run_migrations
+from bgjobs.db.queries import load_queries
+from bgjobs.db.records import (
+    DELETE_QUERIES,
+    NewJob,
+    check_outcomes,
+    clip_text,
+    counts_from_rows,
+    finished_job_from_row,
+    in_claim_order,
+    job_from_row,
+    prepare_jobs,
+)
+from bgjobs.db.times import from_sqlite_time, require_aware, to_sqlite_time
+from bgjobs.errors import ConfigurationError, DatabaseError, JobNotFound, SchemaError
+from bgjobs.ids import new_job_id
+from bgjobs.jobs import Job, JobRequest
+
+log = logging.getLogger("bgjobs")
+
+T = TypeVar("T")
+
+_Q = load_queries("sqlite")
+
+#: Longest wait SQLite itself does for a lock before bgjobs' own backoff takes over.
+DEFAULT_BUSY_TIMEOUT = 5.0
+
+# Connections made before os.fork() must never be used or closed in the child
+# (closing could checkpoint and delete the parent's WAL); they are parked here.
+_ABANDONED_AFTER_FORK: list[object] = []
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    message = str(exc).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+class _Backoff:
+    """Sleeps between retries of a locked database: short at first, at most 0.1 s, forever."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._tries = 0
+        self._started = time.monotonic()
+        self._warned_at = self._started
+
+    def wait(self) -> None:
+        self._tries += 1
+        now = time.monotonic()
+        if now - self._warned_at >= 30:
+            self._warned_at = now
+            log.warning(
+                "bgjobs: %s has been locked by another connection for %.0f s; still waiting",
+                self._path,
+                now - self._started,
+            )
+        delay = min(0.001 * 2 ** min(self._tries, 7), 0.1)
+        time.sleep(delay * random.uniform(0.5, 1.0))
+
+
+class SqliteAdapter(BaseAdapter):
+    """Jobs in a SQLite file (SQLite >= 3.35). Connections open on first use."""
+
+    supports_notify = False
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> None:
+        text = os.fspath(path)
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigurationError(f"SQLite path must be a non-empty file path (got {path!r})")
+        if text == ":memory:" or text.startswith("file:"):
+            raise ConfigurationError(
+                f"SQLite path must be a plain file path (got {text!r}): bgjobs opens several "
+                "connections, and an in-memory database would be a different one on each"
+            )
+        if not busy_timeout > 0:
+            raise ConfigurationError(f"busy_timeout must be positive seconds (got {busy_timeout})")
+        if sqlite3.sqlite_version_info < (3, 35, 0):
+            raise ConfigurationError(
+                "bgjobs needs SQLite >= 3.35 for RETURNING "
+                f"(this Python has {sqlite3.sqlite_version})"
+            )
+        self.path = text
+        self._busy_timeout = float(busy_timeout)
+        self._reset_connections()
+
+    def __repr__(self) -> str:
+        return f"SqliteAdapter({self.path!r})"
+
+    # -- connections --------------------------------------------------------
+
+    def _reset_connections(self) -> None:
+        self._pid = os.getpid()
+        self._write_lock = threading.Lock()
+        self._writer: Database | None = None
+        self._idle_readers: queue.SimpleQueue[Database] = queue.SimpleQueue()
+        self._opened: list[sqlite3.Connection] = []
+        self._opened_lock = threading.Lock()
+        self._closed = False
+
+    def _check_process(self) -> None:
+        if self._pid != os.getpid():
+            # Forked: the parent's connections belong to the parent.
+            _ABANDONED_AFTER_FORK.append((self._writer, self._idle_readers, self._opened))
+            self._reset_connections()
+        if self._closed:
+            raise DatabaseError(f"{self!r} is closed")
+
+    def _connect(self, *, reader: bool) -> Database:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,  # the busy timeout, on every connection
+                isolation_level=None,  # bgjobs says BEGIN and COMMIT itself
+                check_same_thread=False,  # used by one thread at a time, under a lock
+            )
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        with self._opened_lock:
+            self._opened.append(conn)
+        # synchronous=NORMAL in WAL mode: a commit survives a crash of the
+        # process, not a power loss (docs/storage.md says so).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if reader:
+            conn.execute("PRAGMA query_only = 1")
+        return Database(conn, recursive_triggers=False, execute_plugins=False)
+
+    def _writer_db(self) -> Database:
+        """The writer connection; the caller holds the write lock."""
+        if self._writer is None:
+            db = self._connect(reader=False)
+            self._set_wal(db.conn)
+            self._writer = db
+        return self._writer
+
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
+        # journal_mode is a property of the file, set once and outside any
+        # transaction; another process may hold a lock while we try.
+        backoff = _Backoff(self.path)
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise self._translate(exc) from exc
+                backoff.wait()
+        if str(mode).lower() != "wal":
+            raise DatabaseError(
+                f"SQLite refused WAL mode for {self.path} (journal_mode is {mode}); "
+                "bgjobs needs WAL: use a local file system"
+            )
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        self._check_process()
+        if self._writer is None:
+            # The writer sets WAL; open it first so readers never see another mode.
+            with self._write_lock:
+                self._writer_db()
+        try:
+            db = self._idle_readers.get_nowait()
+        except queue.Empty:
+            db = self._connect(reader=True)
+        try:
+            yield db.conn
+        finally:
+            self._idle_readers.put(db)
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in BEGIN IMMEDIATE ... COMMIT on the writer, retrying a locked database."""
+        self._check_process()
+        with self._write_lock:
+            conn = self._writer_db().conn
+            backoff = _Backoff(self.path)
+            while True:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    self._rollback(conn)
+                    if not _is_busy(exc):
+                        raise self._translate(exc) from exc
+                    backoff.wait()
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+
+    def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` on a reader connection, retrying a locked database."""
+        backoff = _Backoff(self.path)
+        while True:
+            try:
+                with self._reader() as conn:
+                    return work(conn)
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise self._translate(exc) from exc
+                backoff.wait()
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _translate(self, exc: sqlite3.Error) -> DatabaseError:
+        message = str(exc)
+        if "no such table" in message:
+            return SchemaError(
+                f"the bgjobs tables are missing from {self.path} ({message}): "
+                "run migrate() or `bgjobs migrate` first"
+            )
+        return DatabaseError(f"SQLite error on {self.path}: {message}")
+
+    def close(self) -> None:
+        """Close every connection this adapter opened (in this process)."""
+        if self._pid != os.getpid():
+            self._check_process()
+            return
+        with self._write_lock, self._opened_lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+            self._writer = None
+            self._idle_readers = queue.SimpleQueue()
+            self._closed = True
+
+    # -- schema ---------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema under BEGIN IMMEDIATE; returns the schema version."""
+        return self._write(lambda conn: run_migrations(_MigrationSession(conn), "sqlite"))
+
+    # -- producing ------------------------------------------------------------
+
+    def enqueue_many(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]:
+        """Insert jobs in one transaction (or on the caller's connection); input order kept.
+
+        `notify` is accepted for the common interface; SQLite has no
+        cross-process notifications (other processes poll).
+        """
+        new_jobs = prepare_jobs(requests, now_or_system(now))
+        if not new_jobs:
+            return []
+        if connection is None:
+            return self._write(lambda conn: _insert_jobs(conn, new_jobs))
+        conn = self._caller_connection(connection)
+        try:
+            return _insert_jobs(conn, new_jobs)
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _caller_connection(self, connection: Any) -> sqlite3.Connection:
+        conn = connection.conn if isinstance(connection, Database) else connection
+        if not isinstance(conn, sqlite3.Connection):
+            raise TypeError(
+                "connection must be an open sqlite3.Connection (or sqlite_utils.Database) "
+                f"to the same file as {self!r} (got {type(connection).__name__})"
+            )
+        try:
+            rows = conn.execute("PRAGMA database_list").fetchall()
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        main_file = next((row[2] for row in rows if row[1] == "main"), "")
+        if not main_file or os.path.realpath(main_file) != os.path.realpath(self.path):
+            raise ConfigurationError(
+                f"the connection is to {main_file or 'an in-memory database'!r}, "
+                f"not to this adapter's file {self.path!r}"
+            )
+        return conn
+
+    # -- consuming ------------------------------------------------------------
+
+    def reserve_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+    ) -> list[Job]:
+        """Claim up to `limit` due jobs in claim order; attempts += 1 on each."""
+        check_claim(queue, limit, owner)
+        params: dict[str, Any] = {
+            "names": names_json(names),
+            "queue": queue,
+            "limit": limit,
+            "owner": owner,
+            "now": to_sqlite_time(now),
+        }
+        # Most polls find nothing: answer those from a reader, without the write lock.
+        if self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
+            return []
+
+        def claim(conn: sqlite3.Connection) -> list[Job]:
+            # Counting first lets the ordered walk stop at the last due job
+            # instead of running on through jobs that are not due yet.
+            due = _scalar(conn, _Q["count_claimable"], params)
+            if due == 0:
+                return []
+            rows = _rows(conn, _Q["claim_jobs"], {**params, "limit": due})
+            return [job_from_row(row, from_sqlite_time, claimed=True) for row in rows]
+
+        return in_claim_order(self._write(claim))
+
+    def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
+        """Claim the row of scheduled job `key` if it is due and unreserved."""
+        check_text(key, "scheduled job key")
+        check_text(owner, "owner")
+        params = {"key": key, "owner": owner, "now": to_sqlite_time(now)}
+        rows = self._write(lambda conn: _rows(conn, _Q["claim_scheduled_job"], params))
+        return job_from_row(rows[0], from_sqlite_time, claimed=True) if rows else None
+
+    def finish_jobs(self, outcomes: Sequence[Outcome], *, now: datetime) -> list[bool]:
+        """Apply outcomes in one transaction, each fenced by its lease (see Adapter)."""
+        check_outcomes(outcomes)
+        if not outcomes:
+            return []
+        stamp = to_sqlite_time(now)
+        return self._write(lambda conn: [_apply(conn, outcome, stamp) for outcome in outcomes])
+
+    def next_available_at(self, names: Collection[str], *, queue: str) -> datetime | None:
+        """The earliest available_at of unreserved jobs this queue could claim."""
+        params = {"names": names_json(names), "queue": queue}
+        value = self._read(lambda conn: _scalar(conn, _Q["next_available_at"], params))
+        return None if value is None else from_sqlite_time(value)
+
+    # -- processes and rescue ---------------------------------------------------
+
+    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+        """Insert this process's jobs_workers row (refresh it if it exists)."""
+        params = {"id": worker_id, "hostname": hostname, "pid": pid, "now": to_sqlite_time(now)}
+        self._write(lambda conn: conn.execute(_Q["register_worker"], params))
+
+    def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
+        """Refresh the heartbeat; False if the row is gone."""
+        params = {"id": worker_id, "now": to_sqlite_time(now)}
+        return self._write(lambda conn: conn.execute(_Q["heartbeat_worker"], params).rowcount) > 0
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Delete the row at a graceful stop."""
+        self._write(lambda conn: conn.execute(_Q["remove_worker"], {"id": worker_id}))
+
+    def list_workers(self) -> list[WorkerRow]:
+        """Every row of jobs_workers, oldest first."""
+        rows = self._read(lambda conn: _rows(conn, _Q["list_workers"], {}))
+        return [
+            WorkerRow(
+                id=row["id"],
+                hostname=row["hostname"],
+                pid=row["pid"],
+                started_at=from_sqlite_time(row["started_at"]),
+                heartbeat_at=from_sqlite_time(row["heartbeat_at"]),
+            )
+            for row in rows
+        ]
+
+    def rescue_jobs(self, *, now: datetime, lease_seconds: float) -> list[Job]:
+        """Unreserve jobs of dead owners (attempts kept, available now); drop dead owners' rows."""
+        if not lease_seconds > 0:
+            raise ValueError(f"lease_seconds must be positive (got {lease_seconds})")
+        cutoff = require_aware(now, "now") - timedelta(seconds=lease_seconds)
+        params = {"now": to_sqlite_time(now), "cutoff": to_sqlite_time(cutoff)}
+
+        def rescue(conn: sqlite3.Connection) -> list[Row]:
+            rows = _rows(conn, _Q["rescue_jobs"], params)
+            conn.execute(_Q["delete_dead_workers"], params)
+            return rows
+
+        return [job_from_row(row, from_sqlite_time) for row in self._write(rescue)]
+
+    # -- scheduled jobs -----------------------------------------------------------
+
+    def insert_scheduled_job(
+        self, key: str, *, schedule_text: str, available_at: datetime, now: datetime
+    ) -> bool:
+        """Insert the row for `key` unless one exists; True if inserted."""
+        params = {
+            "id": new_job_id(),
+            "key": key,
+            "schedule": schedule_text,
+            "available_at": to_sqlite_time(available_at),
+            "now": to_sqlite_time(now),
+        }
+        return (
+            self._write(lambda conn: conn.execute(_Q["insert_scheduled_job"], params).rowcount) > 0
+        )
+
+    def get_scheduled_job(self, key: str) -> tuple[Job, str] | None:
+        """The row of `key` and its stored schedule text, if any."""
+        rows = self._read(lambda conn: _rows(conn, _Q["get_scheduled_job"], {"key": key}))
+        if not rows:
+            return None
+        return job_from_row(rows[0], from_sqlite_time), rows[0]["schedule"]
+
+    def replace_scheduled_job(
+        self, key: str, *, schedule_text: str, available_at: datetime
+    ) -> bool:
+        """Update the unreserved row's schedule text and available_at; False if reserved/absent."""
+        params = {
+            "key": key,
+            "schedule": schedule_text,
+            "available_at": to_sqlite_time(available_at),
+        }
+        changed = self._write(
+            lambda conn: conn.execute(_Q["replace_scheduled_job"], params).rowcount
+        )
+        return changed > 0
+
+    # -- housekeeping and reads -----------------------------------------------------
+
+    def prune_finished(
+        self, state: Literal["succeeded", "failed"], *, older_than: datetime, batch_size: int = 500
+    ) -> int:
+        """Delete up to `batch_size` finished rows older than `older_than`; returns how many."""
+        check_batch_size(batch_size)
+        query = {"succeeded": _Q["prune_succeeded"], "failed": _Q["prune_failed"]}.get(state)
+        if query is None:
+            raise ValueError(f"state must be 'succeeded' or 'failed' (got {state!r})")
+        params = {"older_than": to_sqlite_time(older_than), "batch_size": batch_size}
+        return self._write(lambda conn: conn.execute(query, params).rowcount)
+
+    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
+        """Rows of one table: claim order for `jobs`, newest first for finished ones."""
+        check_limit(limit)
+        if state == "jobs":
+            rows = self._read(lambda conn: _rows(conn, _Q["list_waiting"], {"limit": limit}))
+            return [job_from_row(row, from_sqlite_time) for row in rows]
+        if state in ("succeeded", "failed"):
+            query = _Q[f"list_{state}"]
+            rows = self._read(lambda conn: _rows(conn, query, {"limit": limit}))
+            return [finished_job_from_row(row, state, from_sqlite_time) for row in rows]
+        raise ValueError(f"state must be 'jobs', 'succeeded' or 'failed' (got {state!r})")
+
+    def get_job(self, job_id: str) -> Job | FinishedJob | None:
+        """The job with this id, wherever it is."""
+
+        def find(conn: sqlite3.Connection) -> Job | FinishedJob | None:
+            params = {"id": job_id}
+            rows = _rows(conn, _Q["get_waiting"], params)
+            if rows:
+                return job_from_row(rows[0], from_sqlite_time)
+            for state in ("succeeded", "failed"):
+                rows = _rows(conn, _Q[f"get_{state}"], params)
+                if rows:
+                    return finished_job_from_row(rows[0], state, from_sqlite_time)
+            return None
+
+        return self._read(find)
+
+    def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:
+        """Move a failed job back to `jobs` as a plain job (attempts 0, available now)."""
+        stamp = to_sqlite_time(now)
+
+        def move(conn: sqlite3.Connection) -> Job:
+            rows = _rows(conn, _Q["take_failed_job"], {"id": job_id})
+            if not rows:
+                raise JobNotFound(f"no failed job with id {job_id}")
+            row = rows[0]
+            params = {
+                "id": row["id"],
+                "name": row["name"],
+                "payload": row["payload"],
+                "created_at": row["created_at"],
+                "now": stamp,
+                "queue": row["queue"],
+                "priority": row["priority"],
+                "last_error": row["exception"],
+            }
+            conn.execute(_Q["insert_retried_job"], params)
+            return job_from_row(_rows(conn, _Q["get_waiting"], {"id": job_id})[0], from_sqlite_time)
+
+        return self._write(move)
+
+    def delete_job(self, job_id: str) -> JobState:
+        """Delete a job from whichever table holds it; returns the table. JobNotFound if none."""
+
+        def delete(conn: sqlite3.Connection) -> JobState:
+            for state, query in DELETE_QUERIES:
+                if conn.execute(_Q[query], {"id": job_id}).rowcount:
+                    return state
+            raise JobNotFound(f"no job with id {job_id}")
+
+        return self._write(delete)
+
+    def count_jobs(self, *, now: datetime) -> Counts:
+        """Counts by state and job name; by_name also has "due" (waiting and due at `now`)."""
+        params = {"now": to_sqlite_time(now)}
+
+        def count(conn: sqlite3.Connection) -> Counts:
+            # One read transaction, so the three tables are counted at one instant.
+            conn.execute("BEGIN")
+            try:
+                waiting = _rows(conn, _Q["count_waiting_by_name"], params)
+                succeeded = _rows(conn, _Q["count_succeeded_by_name"], {})
+                failed = _rows(conn, _Q["count_failed_by_name"], {})
+            finally:
+                conn.execute("COMMIT")
+            return counts_from_rows(waiting, succeeded, failed)
+
+        return self._read(count)
+
+    def listen(self, callback: NotifyCallback) -> Subscription | None:
+        """SQLite has no notifications between processes: None (queues poll)."""
+        return None
+
+
+# -- statements shared by the write paths ------------------------------------------
+
+
+Row = dict[str, Any]
+
+
+def _dict_row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
+    return {column[0]: value for column, value in zip(cursor.description, values, strict=True)}
+
+
+def _rows(conn: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> list[Row]:
+    cursor = conn.cursor()
+    cursor.row_factory = _dict_row
+    rows: list[Row] = cursor.execute(sql, params).fetchall()
+    return rows
+
+
+def _scalar(conn: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> Any:
+    # fetchall, not fetchone: a statement left unfinished would hold its read
+    # transaction open and keep SQLite from checkpointing the WAL.
+    rows = conn.execute(sql, params).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _insert_jobs(conn: sqlite3.Connection, new_jobs: Sequence[NewJob]) -> list[Job]:
+    """Insert rows (skipping unique-key duplicates) and return the Jobs in input order."""
+    texts: dict[datetime, str] = {}  # most jobs share one or two times: format each once
+
+    def text(value: datetime) -> str:
+        found = texts.get(value)
+        if found is None:
+            found = texts[value] = to_sqlite_time(value)
+        return found
+
+    conn.executemany(
+        _Q["insert_job"],
+        [
+            (
+                job.id,
+                job.name,
+                job.payload_text,
+                text(job.created_at),
+                text(job.available_at),
+                job.queue,
+                job.priority,
+                job.unique_key,
+            )
+            for job in new_jobs
+        ],
+    )
+    keys = sorted({job.unique_key for job in new_jobs if job.unique_key is not None})
+    existing: dict[str, Row] = {}
+    if keys:
+        for row in _rows(conn, _Q["jobs_by_unique_key"], {"keys": json.dumps(keys)}):
+            existing[row["unique_key"]] = row
+    result: list[Job] = []
+    for job in new_jobs:
+        if job.unique_key is None:
+            result.append(job.to_job())
+            continue
+        found = existing.get(job.unique_key)
+        if found is None:
+            raise DatabaseError(f"the job with unique key {job.unique_key!r} vanished mid-insert")
+        result.append(
+            job.to_job() if found["id"] == job.id else job_from_row(found, from_sqlite_time)
+        )
+    return result
+
+
+def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
+    """Apply one fenced outcome; True if applied now or already applied before."""
+    lease = outcome.lease
+    fence = {"id": lease.job_id, "owner": lease.owner, "attempts": lease.attempts}
+    if isinstance(outcome, Succeeded | Failed):
+        if isinstance(outcome, Succeeded):
+            moved = conn.execute(_Q["copy_to_succeeded"], {**fence, "now": now}).rowcount
+            done_query = "was_succeeded"
+        else:
+            params = {
+                **fence,
+                "now": now,
+                "exception": clip_text(outcome.exception),
+                "traceback": clip_text(outcome.traceback, keep="tail"),
+            }
+            moved = conn.execute(_Q["copy_to_failed"], params).rowcount
+            done_query = "was_failed"
+        if moved:
+            conn.execute(_Q["delete_reserved_job"], fence)
+            nxt = outcome.next_scheduled
+            if nxt is not None:
+                conn.execute(
+                    _Q["insert_scheduled_job"],
+                    {
+                        "id": new_job_id(),
+                        "key": nxt.key,
+                        "schedule": nxt.schedule_text,
+                        "available_at": to_sqlite_time(nxt.available_at),
+                        "now": now,
+                    },
+                )
+            return True
+        return _scalar(conn, _Q[done_query], fence) is not None
+    if isinstance(outcome, RetryLater):
+        params = {
+            **fence,
+            "available_at": to_sqlite_time(outcome.available_at),
+            "last_error": clip_text(outcome.last_error),
+        }
+        if conn.execute(_Q["retry_job"], params).rowcount:
+            return True
+        return _scalar(conn, _Q["was_retried"], params) is not None
+    if isinstance(outcome, Released):
+        if conn.execute(_Q["release_job"], fence).rowcount:
+            return True
+        return _scalar(conn, _Q["was_released"], fence) is not None
+    raise TypeError(f"unknown outcome {outcome!r}")
+
+
+class _MigrationSession:
+    """The migration runner's view of the writer connection, inside BEGIN IMMEDIATE."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._db = Database(conn, recursive_triggers=False, execute_plugins=False)
+
+    def table_columns(self, tables: Collection[str]) -> dict[str, set[str]]:
+        # Views count too: a view named `jobs` is just as much in the way.
+        present = set(self._db.table_names()) | set(self._db.view_names())
+        return {table: set(self._db[table].columns_dict) for table in tables if table in present}
+
+    def applied_versions(self) -> list[int]:
+        return [int(row[0]) for row in self._conn.execute(_Q["applied_versions"]).fetchall()]
+
+    def execute(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def record_version(self, version: int) -> None:
+        self._conn.execute(_Q["record_version"], {"version": version})
