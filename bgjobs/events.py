@@ -76,9 +76,11 @@ class JobReleased(Event):
 
 @dataclass(frozen=True, slots=True)
 class JobRescued(Event):
+    """A job held by a dead process was released to run again (its attempt still counts)."""
+
     job_id: str
     name: str
-    previous_owner: str | None
+    attempts: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -36,6 +37,9 @@ from bgjobs.schedule import parse
 from bgjobs.schedule.policy import SchedulePolicy
 
 DEFAULT_STOP_TIMEOUT = 30.0
+DEFAULT_HEARTBEAT = HeartbeatSettings()
+DEFAULT_RESTART_TOLERANCE = RestartTolerance()
+DEFAULT_RETENTION = RetentionSettings()
 
 
 def new(adapter: Adapter) -> BgJobsBuilder:
@@ -51,9 +55,9 @@ class BgJobsBuilder:
     queues: tuple[Queue, ...] = ()
     scheduled_jobs: tuple[ScheduledJob, ...] = ()
     listeners: tuple[Listener, ...] = ()
-    heartbeat: HeartbeatSettings = HeartbeatSettings()
-    restart_tolerance: RestartTolerance = RestartTolerance()
-    retention: RetentionSettings = RetentionSettings()
+    heartbeat: HeartbeatSettings = DEFAULT_HEARTBEAT
+    restart_tolerance: RestartTolerance = DEFAULT_RESTART_TOLERANCE
+    retention: RetentionSettings = DEFAULT_RETENTION
     clock: Clock = SYSTEM_CLOCK
     migrate: bool = True
 
@@ -117,7 +121,8 @@ class BgJobsBuilder:
     def _validate(self) -> tuple[ResolvedScheduledJob, ...]:
         if not isinstance(self.adapter, Adapter):
             raise ConfigurationError(
-                f"bgjobs.new() needs a database adapter such as SqliteAdapter (got {self.adapter!r})"
+                "bgjobs.new() needs a database adapter such as SqliteAdapter "
+                f"(got {self.adapter!r})"
             )
         self._validate_settings()
         queue_names: set[str] = set()
@@ -152,14 +157,19 @@ class BgJobsBuilder:
     def _validate_settings(self) -> None:
         every, lease = self.heartbeat.every, self.heartbeat.lease
         if not isinstance(every, timedelta) or every <= timedelta(0):
-            raise ConfigurationError(f"heartbeat every must be a positive timedelta (got {every!r})")
+            raise ConfigurationError(
+                f"heartbeat every must be a positive timedelta (got {every!r})"
+            )
         if not isinstance(lease, timedelta) or lease <= every:
             raise ConfigurationError(
                 f"heartbeat lease ({lease}) must be longer than the heartbeat interval ({every})"
             )
         tolerance = self.restart_tolerance
-        if isinstance(tolerance.max_restarts, bool) or not isinstance(tolerance.max_restarts, int) \
-                or tolerance.max_restarts < 0:
+        if (
+            isinstance(tolerance.max_restarts, bool)
+            or not isinstance(tolerance.max_restarts, int)
+            or tolerance.max_restarts < 0
+        ):
             raise ConfigurationError(
                 f"max_restarts must be a whole number >= 0 (got {tolerance.max_restarts!r})"
             )
@@ -167,8 +177,10 @@ class BgJobsBuilder:
             raise ConfigurationError(
                 f"restart tolerance window must be a positive timedelta (got {tolerance.within!r})"
             )
-        for label, keep in (("succeeded", self.retention.succeeded),
-                            ("failed", self.retention.failed)):
+        for label, keep in (
+            ("succeeded", self.retention.succeeded),
+            ("failed", self.retention.failed),
+        ):
             if keep is not None and (not isinstance(keep, timedelta) or keep <= timedelta(0)):
                 raise ConfigurationError(
                     f"retention of {label} jobs must be a positive timedelta or None (got {keep!r})"
@@ -275,9 +287,7 @@ class BgJobs:
         self._after_enqueue([job], uncommitted=connection is not None)
         return job
 
-    def enqueue_many(
-        self, requests: Sequence[JobRequest], *, connection: Any = None
-    ) -> list[Job]:
+    def enqueue_many(self, requests: Sequence[JobRequest], *, connection: Any = None) -> list[Job]:
         """Enqueue jobs in one round trip; returns them in input order."""
         self._check_usable()
         for request in requests:
@@ -302,15 +312,14 @@ class BgJobs:
         if request.queue is not None and not any(
             runner.name == request.queue for runner in self._runners_by_name[request.name]
         ):
-            raise UnknownJobError(
-                f"queue {request.queue!r} has no worker for {request.name!r}"
-            )
+            raise UnknownJobError(f"queue {request.queue!r} has no worker for {request.name!r}")
 
     def _after_enqueue(self, jobs: list[Job], *, uncommitted: bool) -> None:
         for job in jobs:
             self._context.emit(
-                JobEnqueued(job_id=job.id, name=job.name, available_at=job.available_at,
-                            queue=job.queue)
+                JobEnqueued(
+                    job_id=job.id, name=job.name, available_at=job.available_at, queue=job.queue
+                )
             )
         if not self._started:
             return
@@ -381,8 +390,11 @@ class BgJobs:
 
     def _give_up(self, reason: str) -> None:
         threading.Thread(
-            target=self._shutdown, args=(DEFAULT_STOP_TIMEOUT,),
-            kwargs={"reason": reason}, name="bgjobs-give-up", daemon=True,
+            target=self._shutdown,
+            args=(DEFAULT_STOP_TIMEOUT,),
+            kwargs={"reason": reason},
+            name="bgjobs-give-up",
+            daemon=True,
         ).start()
 
     def _shutdown(self, timeout: float, *, reason: str | None) -> None:
@@ -436,7 +448,5 @@ class BgJobs:
 
 def _quietly(call: Any) -> None:
     """Best effort during shutdown: a database that is down must not stop the stop."""
-    try:
+    with contextlib.suppress(BgJobsError):
         call()
-    except BgJobsError:
-        pass

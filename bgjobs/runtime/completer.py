@@ -77,9 +77,7 @@ class Completer:
                 self._condition.wait_for(lambda: self._pending or self._closed)
                 if not self._pending and self._closed:
                     return
-                batch = [
-                    self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))
-                ]
+                batch = [self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))]
                 self._in_flight = len(batch)
             try:
                 self._apply(batch)

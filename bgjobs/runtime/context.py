@@ -56,7 +56,7 @@ class RuntimeContext:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """"Type: message", as jobs_failed.exception and last_error store it."""
+    """ "Type: message", as jobs_failed.exception and last_error store it."""
     message = str(exc)
     name = type(exc).__name__
     return f"{name}: {message}" if message else name

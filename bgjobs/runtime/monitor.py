@@ -6,7 +6,8 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from bgjobs.events import JobRescued
@@ -54,7 +55,9 @@ class Monitor:
         context.with_db_retry(
             "register_worker",
             lambda: context.adapter.register_worker(
-                context.owner, hostname=socket.gethostname(), pid=os.getpid(),
+                context.owner,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
                 now=context.clock.now(),
             ),
         )
@@ -82,7 +85,7 @@ class Monitor:
             ),
         )
         for job in rescued:
-            context.emit(JobRescued(job_id=job.id, name=job.name, previous_owner=job.reserved_by))
+            context.emit(JobRescued(job_id=job.id, name=job.name, attempts=job.attempts))
         if rescued:
             self._on_rescued(rescued)
         self.prune()
@@ -91,8 +94,10 @@ class Monitor:
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""
         removed = 0
-        for state, keep in (("succeeded", self._retention.succeeded),
-                            ("failed", self._retention.failed)):
+        for state, keep in (
+            ("succeeded", self._retention.succeeded),
+            ("failed", self._retention.failed),
+        ):
             if keep is not None:
                 removed += self._prune_table(state, keep)  # type: ignore[arg-type]
         return removed
@@ -101,14 +106,15 @@ class Monitor:
         context = self._context
         removed = 0
         for _ in range(PRUNE_BATCHES_PER_SWEEP):
-            older_than = context.clock.now() - keep
             count = context.with_db_retry(
-                "prune_finished",
-                lambda: context.adapter.prune_finished(
-                    state, older_than=older_than, batch_size=PRUNE_BATCH
-                ),
+                "prune_finished", partial(self._prune_batch, state, context.clock.now() - keep)
             )
             removed += count
             if count < PRUNE_BATCH:
                 break
         return removed
+
+    def _prune_batch(self, state: Literal["succeeded", "failed"], older_than: datetime) -> int:
+        return self._context.adapter.prune_finished(
+            state, older_than=older_than, batch_size=PRUNE_BATCH
+        )

@@ -66,3 +66,20 @@ def lost_worker_failure(
         traceback="",
         next_scheduled=next_scheduled,
     )
+
+
+#: rescue_jobs stores last_error with this prefix on every job it takes back from a dead owner.
+WORKER_LOST_PREFIX = "WorkerLost"
+
+
+def needs_solo_run(job: Job, *, max_retries: int) -> bool:
+    """A job that was rescued from a dead process and is on its last allowed run runs alone.
+
+    Every job a crashed process held is rescued with its attempt counted, the
+    innocent ones beside the job that crashed it too. Running the last
+    attempt alone means that, if the process dies again, the job that killed
+    it is the only one charged; the others were given back and run later.
+    """
+    return job.attempts == runs_allowed(max_retries) and (job.last_error or "").startswith(
+        WORKER_LOST_PREFIX
+    )

@@ -30,7 +30,12 @@ from bgjobs.jobs import Job
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.config import Queue
 from bgjobs.runtime.context import RuntimeContext
-from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure
+from bgjobs.runtime.outcomes import (
+    after_error,
+    lease_of,
+    lost_worker_failure,
+    needs_solo_run,
+)
 
 #: After an in-process enqueue inside the caller's (maybe uncommitted) transaction,
 #: look again after these delays in case the first look came before the commit.
@@ -58,6 +63,8 @@ class QueueRunner:
         self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
         self._running: dict[str, Job] = {}  # being run by a handler thread
         self._next_due: datetime | None = None  # earliest available_at we know of
+        self._solo: Job | None = None  # a suspect job waiting to run, or running, alone
+        self._solo_dispatched = False
         self._relook_at: list[float] = []  # monotonic times to look again
         self._tasks: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -90,6 +97,9 @@ class QueueRunner:
 
     def tick(self) -> int:
         """Claim up to free capacity and hand the jobs to handler threads; returns how many."""
+        if self._solo is not None:
+            self._dispatch_solo_when_alone()
+            return 0
         free = self._free()
         if free <= 0 or not self._names:
             return 0
@@ -104,18 +114,57 @@ class QueueRunner:
                 now=context.clock.now(),
             ),
         )
+        runnable: list[Job] = []
         for job in jobs:
-            self._emit(JobReserved(job_id=job.id, name=job.name, attempts=job.attempts,
-                                   queue=self.name))
+            self._emit(
+                JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
+            )
             failure = lost_worker_failure(job, max_retries=self.queue.max_retries)
             if failure is not None:
                 self._completer.submit(failure, self._on_finished(job, failure, 0.0))
-                continue
-            with self._lock:
-                self._in_use += 1
+            else:
+                runnable.append(job)
+        solo = next(
+            (j for j in runnable if needs_solo_run(j, max_retries=self.queue.max_retries)), None
+        )
+        if solo is not None:
+            self._start_solo(solo, [job for job in runnable if job is not solo])
+            return len(jobs)
+        with self._lock:
+            self._in_use += len(runnable)
+            for job in runnable:
                 self._unstarted[job.id] = job
+        for job in runnable:
             self._tasks.put(job)
         return len(jobs)
+
+    def _start_solo(self, solo: Job, others: list[Job]) -> None:
+        """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
+        with self._lock:
+            self._in_use += 1 + len(others)
+            for job in (solo, *others):
+                self._unstarted[job.id] = job
+            self._solo = solo
+        self._release([job for job in others if self._forget_unstarted(job)])
+        self._dispatch_solo_when_alone()
+
+    def _dispatch_solo_when_alone(self) -> None:
+        with self._lock:
+            solo = self._solo
+            if solo is None or solo.id not in self._unstarted or self._in_use != 1:
+                return
+            if self._solo_dispatched:
+                return
+            self._solo_dispatched = True
+        self._tasks.put(solo)
+
+    def _forget_unstarted(self, job: Job) -> bool:
+        with self._lock:
+            if self._unstarted.pop(job.id, None) is None:
+                return False
+            self._in_use -= 1
+            self._slot_freed.notify_all()
+            return True
 
     def wake(self, available_at: datetime | None = None, *, uncommitted: bool = False) -> None:
         """An enqueue in this process: claim now, or remember when the job becomes due."""
@@ -135,18 +184,24 @@ class QueueRunner:
             jobs = list(self._unstarted.values())
             self._unstarted.clear()
             self._in_use -= len(jobs)
+            self._solo = None
+            self._solo_dispatched = False
             self._slot_freed.notify_all()
-        if jobs:
-            context = self._context
-            outcomes: list[Outcome] = [Released(lease=lease_of(job)) for job in jobs]
-            results = context.with_db_retry(
-                "release_jobs",
-                lambda: context.adapter.finish_jobs(outcomes, now=context.clock.now()),
-            )
-            for job, applied in zip(jobs, results, strict=True):
-                if applied:
-                    self._emit(JobReleased(job_id=job.id, name=job.name))
+        self._release(jobs)
         return jobs
+
+    def _release(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        context = self._context
+        outcomes: list[Outcome] = [Released(lease=lease_of(job)) for job in jobs]
+        results = context.with_db_retry(
+            "release_jobs",
+            lambda: context.adapter.finish_jobs(outcomes, now=context.clock.now()),
+        )
+        for job, applied in zip(jobs, results, strict=True):
+            if applied:
+                self._emit(JobReleased(job_id=job.id, name=job.name))
 
     def request_stop_of_running(self) -> None:
         """Set stop_requested on every running job so cooperative handlers finish early."""
@@ -227,6 +282,9 @@ class QueueRunner:
         with self._lock:
             self._running.pop(job.id, None)
             self._in_use -= 1
+            if self._solo is not None and self._solo.id == job.id:
+                self._solo = None
+                self._solo_dispatched = False
             self._slot_freed.notify_all()
         self._wake.set()
 
@@ -252,12 +310,16 @@ class QueueRunner:
         """Claim every due job of this queue and run it on the calling thread (drain())."""
         context = self._context
         jobs = context.adapter.reserve_jobs(
-            self._names, queue=self.name, limit=DRAIN_BATCH, owner=context.owner,
+            self._names,
+            queue=self.name,
+            limit=DRAIN_BATCH,
+            owner=context.owner,
             now=context.clock.now(),
         )
         for job in jobs:
-            self._emit(JobReserved(job_id=job.id, name=job.name, attempts=job.attempts,
-                                   queue=self.name))
+            self._emit(
+                JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
+            )
             outcome: Outcome | None = lost_worker_failure(job, max_retries=self.queue.max_retries)
             duration = 0.0
             if outcome is None:
@@ -271,16 +333,31 @@ class QueueRunner:
             if not applied:
                 return  # lease lost: the job was rescued and belongs to someone else now
             if isinstance(outcome, Succeeded):
-                self._emit(JobSucceeded(job_id=job.id, name=job.name, attempts=job.attempts,
-                                        duration_seconds=duration))
+                self._emit(
+                    JobSucceeded(
+                        job_id=job.id,
+                        name=job.name,
+                        attempts=job.attempts,
+                        duration_seconds=duration,
+                    )
+                )
             elif isinstance(outcome, RetryLater):
-                self._emit(JobRetried(job_id=job.id, name=job.name, attempts=job.attempts,
-                                      available_at=outcome.available_at,
-                                      error=outcome.last_error))
+                self._emit(
+                    JobRetried(
+                        job_id=job.id,
+                        name=job.name,
+                        attempts=job.attempts,
+                        available_at=outcome.available_at,
+                        error=outcome.last_error,
+                    )
+                )
                 self.wake(outcome.available_at)
             elif isinstance(outcome, Failed):
-                self._emit(JobFailed(job_id=job.id, name=job.name, attempts=job.attempts,
-                                     error=outcome.exception))
+                self._emit(
+                    JobFailed(
+                        job_id=job.id, name=job.name, attempts=job.attempts, error=outcome.exception
+                    )
+                )
 
         return finished
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
-from bgjobs.events import Event, JobFailed, Listener, JobRetried, JobScheduled, JobStarted, JobSucceeded
+from bgjobs.events import (
+    Event,
+    JobFailed,
+    JobRetried,
+    JobScheduled,
+    JobStarted,
+    JobSucceeded,
+    Listener,
+)
 from bgjobs.jobs import Job, Worker
 from bgjobs.retry import Backoff
 from bgjobs.runtime.context import RuntimeContext
@@ -48,9 +56,9 @@ def first_fire(policy: SchedulePolicy, now: datetime) -> datetime | None:
     return policy.next_after(now)
 
 
-def next_fire_after_run(policy: SchedulePolicy, *, ended: datetime, was_due: datetime) -> (
-    datetime | None
-):
+def next_fire_after_run(
+    policy: SchedulePolicy, *, ended: datetime, was_due: datetime
+) -> datetime | None:
     """The next row's available_at once a run ends.
 
     Interval: end + interval. Calendar: the first fire strictly after
@@ -109,8 +117,14 @@ class ScheduledRunner:
             found = self._get_row()
             return found[0].available_at if found is not None else None
         reason = "created" if self._known_due is None else "recreated"
-        self._emit(JobScheduled(name=scheduled.key, available_at=due,
-                                schedule=scheduled.schedule_text, reason=reason))
+        self._emit(
+            JobScheduled(
+                name=scheduled.key,
+                available_at=due,
+                schedule=scheduled.schedule_text,
+                reason=reason,
+            )
+        )
         return due
 
     def _replace_row(self) -> datetime | None:
@@ -127,8 +141,14 @@ class ScheduledRunner:
         )
         if not replaced:
             return None
-        self._emit(JobScheduled(name=scheduled.key, available_at=due,
-                                schedule=scheduled.schedule_text, reason="schedule changed"))
+        self._emit(
+            JobScheduled(
+                name=scheduled.key,
+                available_at=due,
+                schedule=scheduled.schedule_text,
+                reason="schedule changed",
+            )
+        )
         return due
 
     # -- the loop --------------------------------------------------------
@@ -168,8 +188,9 @@ class ScheduledRunner:
         """Run a claimed row and commit its outcome together with the next row."""
         context, scheduled = self._context, self.scheduled
         outcome: Outcome
-        lost = lost_worker_failure(job, max_retries=scheduled.max_retries,
-                                   next_scheduled=self._next_row(job))
+        lost = lost_worker_failure(
+            job, max_retries=scheduled.max_retries, next_scheduled=self._next_row(job)
+        )
         duration = 0.0
         if lost is not None:
             outcome = lost
@@ -182,9 +203,12 @@ class ScheduledRunner:
                 scheduled.worker.handler(job)
             except BaseException as error:
                 outcome = after_error(
-                    job, error, max_retries=scheduled.max_retries,
+                    job,
+                    error,
+                    max_retries=scheduled.max_retries,
                     backoff=scheduled.retry_backoff,
-                    now=context.clock.now(), next_scheduled=self._next_row(job),
+                    now=context.clock.now(),
+                    next_scheduled=self._next_row(job),
                 )
             else:
                 outcome = Succeeded(lease=lease_of(job), next_scheduled=self._next_row(job))
@@ -242,27 +266,48 @@ class ScheduledRunner:
     # -- internals -------------------------------------------------------
     def _next_row(self, job: Job) -> ScheduledNext | None:
         scheduled = self.scheduled
-        due = next_fire_after_run(scheduled.policy, ended=self._context.clock.now(),
-                                  was_due=job.available_at)
+        due = next_fire_after_run(
+            scheduled.policy, ended=self._context.clock.now(), was_due=job.available_at
+        )
         if due is None:
             return None
-        return ScheduledNext(key=scheduled.key, schedule_text=scheduled.schedule_text,
-                             available_at=due)
+        return ScheduledNext(
+            key=scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
+        )
 
     def _report(self, job: Job, outcome: Outcome, duration: float) -> None:
         if isinstance(outcome, Succeeded):
-            self._emit(JobSucceeded(job_id=job.id, name=job.name, attempts=job.attempts,
-                                    duration_seconds=duration))
+            self._emit(
+                JobSucceeded(
+                    job_id=job.id, name=job.name, attempts=job.attempts, duration_seconds=duration
+                )
+            )
         elif isinstance(outcome, Failed):
-            self._emit(JobFailed(job_id=job.id, name=job.name, attempts=job.attempts,
-                                 error=outcome.exception))
+            self._emit(
+                JobFailed(
+                    job_id=job.id, name=job.name, attempts=job.attempts, error=outcome.exception
+                )
+            )
         elif isinstance(outcome, RetryLater):
-            self._emit(JobRetried(job_id=job.id, name=job.name, attempts=job.attempts,
-                                  available_at=outcome.available_at, error=outcome.last_error))
+            self._emit(
+                JobRetried(
+                    job_id=job.id,
+                    name=job.name,
+                    attempts=job.attempts,
+                    available_at=outcome.available_at,
+                    error=outcome.last_error,
+                )
+            )
         next_row = getattr(outcome, "next_scheduled", None)
         if isinstance(next_row, ScheduledNext):
-            self._emit(JobScheduled(name=next_row.key, available_at=next_row.available_at,
-                                    schedule=next_row.schedule_text, reason="next run"))
+            self._emit(
+                JobScheduled(
+                    name=next_row.key,
+                    available_at=next_row.available_at,
+                    schedule=next_row.schedule_text,
+                    reason="next run",
+                )
+            )
 
     def _sleep(self, timeout: float) -> None:
         if timeout > 0:

@@ -63,10 +63,21 @@ class Workers:
             stderr = open(self.tmp / f"worker-{index}.err", "wb")  # noqa: SIM115
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "bgjobs", "worker",
-                     "tests.runtime.worker_app:builder", "--shutdown-timeout", "5",
-                     "--log-level", "WARNING"],
-                    cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr,
+                    [
+                        sys.executable,
+                        "-m",
+                        "bgjobs",
+                        "worker",
+                        "tests.runtime.worker_app:builder",
+                        "--shutdown-timeout",
+                        "5",
+                        "--log-level",
+                        "WARNING",
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
                 )
             )
 
@@ -119,6 +130,7 @@ def test_four_processes_on_an_empty_database_run_every_job_exactly_once(
     workers.start(4)  # they create the schema among themselves
     adapter = adapter_from_url(database_url)
     try:
+
         def all_registered() -> bool:
             try:
                 return len(adapter.list_workers()) == 4
@@ -130,7 +142,8 @@ def test_four_processes_on_an_empty_database_run_every_job_exactly_once(
         jobs = adapter.enqueue_many([JobRequest("noop", {"n": n}) for n in range(total)])
         wait_until(
             lambda: adapter.count_jobs(now=SystemClock().now()).succeeded == total,
-            300, "all jobs to succeed",
+            300,
+            "all jobs to succeed",
         )
         runs = [r for r in read_log(workers.log) if r.event == "run"]
         per_job = Counter(r.job_id for r in runs)
@@ -156,19 +169,21 @@ def test_kill_9_mid_job_is_rerun_by_another_process(
     workers.start(2)
     try:
         job = adapter.enqueue(JobRequest("slow", {"seconds": 1.5}))
-        wait_until(lambda: any(r.event == "start" for r in read_log(workers.log)), 60,
-                   "the job to start")
+        wait_until(
+            lambda: any(r.event == "start" for r in read_log(workers.log)), 60, "the job to start"
+        )
         victim = next(r.pid for r in read_log(workers.log) if r.event == "start")
         killed_at = time.time()
         os.kill(victim, signal.SIGKILL)
         wait_until(
-            lambda: getattr(adapter.get_job(job.id), "state", None) == "succeeded", 60,
+            lambda: getattr(adapter.get_job(job.id), "state", None) == "succeeded",
+            60,
             "the job to be rescued and re-run",
         )
         runs = read_log(workers.log)
         starts = [r for r in runs if r.event == "start"]
         ends = [r for r in runs if r.event == "end"]
-        assert [r.pid for r in starts][0] == victim and len(starts) == 2
+        assert starts[0].pid == victim and len(starts) == 2
         assert len(ends) == 1 and ends[0].pid != victim
         done = adapter.get_job(job.id)
         assert done is not None and done.attempts == 2
@@ -182,8 +197,9 @@ def test_kill_9_mid_job_is_rerun_by_another_process(
 def test_handler_that_kills_its_process_ends_in_failed_as_worker_lost(
     database_url: str, workers_factory: Callable[..., Workers]
 ) -> None:
-    workers = workers_factory(database_url, LEASE_MS="1500", HEARTBEAT_MS="300", POLL_MS="100",
-                              MAX_RETRIES="2")
+    workers = workers_factory(
+        database_url, LEASE_MS="1500", HEARTBEAT_MS="300", POLL_MS="100", MAX_RETRIES="2"
+    )
     adapter = adapter_from_url(database_url)
     adapter.migrate()
     workers.start(2)
@@ -203,6 +219,7 @@ def test_handler_that_kills_its_process_ends_in_failed_as_worker_lost(
         assert failed.exception.startswith("WorkerLost")  # type: ignore[union-attr]
         crash_runs = [r for r in read_log(workers.log) if r.job_id == crash.id]
         assert len(crash_runs) == 3  # max_retries + 1 runs, then failed without a 4th
+
         def others_succeeded() -> bool:
             states = Counter(getattr(adapter.get_job(j.id), "state", None) for j in others)
             return states == Counter({"succeeded": len(others)})
@@ -210,7 +227,13 @@ def test_handler_that_kills_its_process_ends_in_failed_as_worker_lost(
         try:
             wait_until(others_succeeded, 60, "the other jobs to succeed")
         except AssertionError:
-            print([adapter.get_job(j.id) for j in others if getattr(adapter.get_job(j.id), "state", None) != "succeeded"][:3])
+            print(
+                [
+                    adapter.get_job(j.id)
+                    for j in others
+                    if getattr(adapter.get_job(j.id), "state", None) != "succeeded"
+                ][:3]
+            )
             print(adapter.list_workers(), [p.poll() for p in workers.procs])
             print(workers.stderr_text()[-3000:])
             raise
@@ -228,12 +251,15 @@ def test_one_scheduled_job_in_three_processes_fires_once_per_second(
     workers.start(3)
     rows_seen: list[int] = []
     try:
-        wait_until(lambda: any(r.event == "tick" for r in read_log(workers.log)), 60,
-                   "the first tick")
+        wait_until(
+            lambda: any(r.event == "tick" for r in read_log(workers.log)), 60, "the first tick"
+        )
         watch_until = time.monotonic() + 10
         while time.monotonic() < watch_until:
             rows = adapter.list_jobs("jobs")
-            rows_seen.append(sum(1 for row in rows if getattr(row, "scheduled_job", None) == "tick"))
+            rows_seen.append(
+                sum(1 for row in rows if getattr(row, "scheduled_job", None) == "tick")
+            )
             time.sleep(0.05)
     finally:
         workers.stop_all()
@@ -246,6 +272,8 @@ def test_one_scheduled_job_in_three_processes_fires_once_per_second(
     assert len(dues) >= 9
     assert set(rows_seen) == {1}, "there must always be exactly one row"
     late = max(r.at - r.due for r in ticks)
-    print(f"ticks: {len(ticks)} from {len({r.pid for r in ticks})} processes, "
-          f"latest {late * 1000:.0f} ms late")
+    print(
+        f"ticks: {len(ticks)} from {len({r.pid for r in ticks})} processes, "
+        f"latest {late * 1000:.0f} ms late"
+    )
     assert late < 1.0

@@ -85,9 +85,11 @@ def test_jobs_run_once_and_land_in_succeeded(adapter: Adapter, recorder: Recorde
         with lock:
             seen.append(job.id)
 
-    builder = builder_for(adapter).with_queue(
-        quick_queue(work=handler).with_max_concurrent_jobs(4)
-    ).with_event_listener(recorder)
+    builder = (
+        builder_for(adapter)
+        .with_queue(quick_queue(work=handler).with_max_concurrent_jobs(4))
+        .with_event_listener(recorder)
+    )
     with builder.build() as bg:
         jobs = bg.enqueue_many([JobRequest("work", {"n": n}) for n in range(40)])
         wait_until(lambda: len(recorder.of(JobSucceeded)) == 40)
@@ -102,9 +104,11 @@ def test_retries_then_fails_with_exception_and_traceback(
     def broken(job: Job) -> None:
         raise ValueError(f"boom on attempt {job.attempts}")
 
-    builder = builder_for(adapter).with_queue(
-        quick_queue(broken=broken).with_max_retries(2)
-    ).with_event_listener(recorder)
+    builder = (
+        builder_for(adapter)
+        .with_queue(quick_queue(broken=broken).with_max_retries(2))
+        .with_event_listener(recorder)
+    )
     with builder.build() as bg:
         job = bg.enqueue(JobRequest("broken"))
         wait_until(lambda: len(recorder.of(JobFailed)) == 1)
@@ -199,9 +203,12 @@ def test_priority_then_available_at_order(adapter: Adapter) -> None:
 
 def test_unique_key_inserts_once_while_waiting(adapter: Adapter) -> None:
     clock = FakeClock()
-    bg = builder_for(adapter).with_clock(clock).with_queue(
-        quick_queue(u=lambda job: None)
-    ).build(start=False)
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_queue(quick_queue(u=lambda job: None))
+        .build(start=False)
+    )
     first = bg.enqueue(JobRequest("u", 1).with_unique_key("report-42"))
     second = bg.enqueue(JobRequest("u", 2).with_unique_key("report-42"))
     assert second.id == first.id and second.payload == 1
@@ -345,9 +352,12 @@ def test_restart_tolerance_exceeded_stops_runtime(adapter: Adapter, recorder: Re
 
 def test_restarted_queue_releases_only_unstarted_jobs(adapter: Adapter) -> None:
     clock = FakeClock()
-    bg = builder_for(adapter).with_clock(clock).with_queue(
-        quick_queue(x=lambda job: None).with_max_concurrent_jobs(3)
-    ).build(start=False)
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_queue(quick_queue(x=lambda job: None).with_max_concurrent_jobs(3))
+        .build(start=False)
+    )
     jobs = bg.enqueue_many([JobRequest("x", n) for n in range(3)])
     runner: QueueRunner = bg._queues[0]
     assert runner.tick() == 3  # claimed; no handler threads exist to start them
@@ -393,3 +403,32 @@ def test_runtime_built_before_fork_refuses_in_child(adapter: Adapter) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     bg.stop()
+
+
+def test_rescued_job_on_its_last_attempt_runs_alone(adapter: Adapter) -> None:
+    clock = FakeClock()
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_queue(quick_queue(x=lambda job: None).with_max_retries(1).with_max_concurrent_jobs(4))
+        .build(start=False)
+    )
+    jobs = bg.enqueue_many([JobRequest("x", n) for n in range(3)])
+    # A process that died holding all three (no jobs_workers row, reservation past the lease).
+    adapter.reserve_jobs(["x"], queue="default", limit=3, owner="ghost", now=clock.now())
+    clock.advance(timedelta(minutes=1))
+    rescued = adapter.rescue_jobs(now=clock.now(), lease_seconds=1)
+    assert {j.id for j in rescued} == {j.id for j in jobs}
+    assert all((j.last_error or "").startswith("WorkerLost") for j in rescued)
+
+    runner: QueueRunner = bg._queues[0]
+    assert runner.tick() == 3  # attempts now 2 = the last allowed run
+    suspect = jobs[0]
+    assert runner._solo is not None and runner._solo.id == suspect.id
+    for other in jobs[1:]:
+        back = adapter.get_job(other.id)
+        assert isinstance(back, Job) and back.reserved_by is None and back.attempts == 1
+    assert runner.tick() == 0  # nothing else is claimed while the suspect is pending
+    held = adapter.get_job(suspect.id)
+    assert isinstance(held, Job) and held.reserved_by == bg.worker_id
+    bg.stop(timeout=0)

@@ -215,9 +215,12 @@ SELECT * FROM jobs_workers ORDER BY started_at, id
 -- Reservations whose owner's heartbeat is older than the lease, or whose owner
 -- row is gone and which are older than the lease themselves (a process that
 -- registered after this statement's snapshot is not mistaken for a dead one).
--- Attempts are kept; the job is available at once.
+-- Attempts are kept; the job is available at once. last_error says it was rescued:
+-- the runtime runs such a job's last allowed attempt alone (see runtime/outcomes.py).
 UPDATE jobs SET reserved_at = NULL, reserved_by = NULL,
-                available_at = LEAST(available_at, %(now)s)
+                available_at = LEAST(available_at, %(now)s),
+                last_error = 'WorkerLost: worker process ' || reserved_by
+                             || ' stopped heartbeating while holding the job'
 WHERE reserved_by IS NOT NULL
   AND (reserved_by IN (SELECT id FROM jobs_workers WHERE heartbeat_at < %(cutoff)s)
        OR (reserved_at < %(cutoff)s AND reserved_by NOT IN (SELECT id FROM jobs_workers)))

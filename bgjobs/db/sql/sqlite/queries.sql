@@ -116,8 +116,12 @@ SELECT * FROM jobs_workers ORDER BY started_at, id
 -- Reservations whose owner's heartbeat is older than the lease, or whose owner
 -- row is gone and which are older than the lease themselves (the same rule as
 -- PostgreSQL, where a just-registered process could be invisible to the
--- statement). Attempts are kept; the job is available at once.
-UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, available_at = min(available_at, :now)
+-- statement). Attempts are kept; the job is available at once. last_error says it
+-- was rescued: the runtime runs such a job's last allowed attempt alone
+-- (see runtime/outcomes.py).
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, available_at = min(available_at, :now),
+                last_error = 'WorkerLost: worker process ' || reserved_by
+                             || ' stopped heartbeating while holding the job'
 WHERE reserved_by IS NOT NULL
   AND (reserved_by IN (SELECT id FROM jobs_workers WHERE heartbeat_at < :cutoff)
        OR (reserved_at < :cutoff AND reserved_by NOT IN (SELECT id FROM jobs_workers)))
