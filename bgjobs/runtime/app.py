@@ -255,6 +255,8 @@ class BgJobs:
                 version = context.adapter.migrate()
                 context.emit(Migrated(version=version))
             self._monitor.register()
+            for scheduled in self._scheduled:
+                scheduled.ensure_row()  # every scheduled job has its row once build() returns
         except BgJobsError as exc:
             context.emit(SetupErrored(error=f"{type(exc).__name__}: {exc}"))
             raise

@@ -157,6 +157,7 @@ class ScheduledRunner:
         context = self._context
         poll = self.scheduled.poll_interval_seconds
         while not context.stopping.is_set():
+            self.run_retried_runs()
             due = self.ensure_row()
             self._known_due = due
             check_again = time.monotonic() + poll
@@ -242,16 +243,34 @@ class ScheduledRunner:
             context.adapter.finish_jobs([Released(lease=lease_of(row))], now=context.clock.now())
 
     def drain_once(self) -> int:
-        """Run the row on the calling thread if it is due (drain()); returns 0 or 1."""
+        """Run the row on the calling thread if it is due (drain()); returns how many ran."""
         context = self._context
+        ran = self.run_retried_runs()
         self.ensure_row()
         job = context.adapter.reserve_scheduled_job(
             self.scheduled.key, owner=context.owner, now=context.clock.now()
         )
-        if job is None:
-            return 0
-        self.run_claimed(job)
-        return 1
+        if job is not None:
+            self.run_claimed(job)
+            ran += 1
+        return ran
+
+    def run_retried_runs(self) -> int:
+        """Run plain jobs named after this key: failed runs sent back by `bgjobs jobs retry`.
+
+        They are not the schedule's row (that one is still there), so they do
+        not insert a next row; no Queue may handle the name, so this runner does.
+        """
+        context, key = self._context, self.scheduled.key
+        jobs = context.with_db_retry(
+            "reserve_jobs",
+            lambda: context.adapter.reserve_jobs(
+                [key], queue=self.name, limit=1, owner=context.owner, now=context.clock.now()
+            ),
+        )
+        for job in jobs:
+            self.run_claimed(job)
+        return len(jobs)
 
     def request_stop_of_running(self) -> None:
         with self._lock:
@@ -265,6 +284,8 @@ class ScheduledRunner:
 
     # -- internals -------------------------------------------------------
     def _next_row(self, job: Job) -> ScheduledNext | None:
+        if job.scheduled_job is None:
+            return None  # a failed run retried by hand: the schedule keeps its own row
         scheduled = self.scheduled
         due = next_fire_after_run(
             scheduled.policy, ended=self._context.clock.now(), was_due=job.available_at

@@ -432,3 +432,33 @@ def test_rescued_job_on_its_last_attempt_runs_alone(adapter: Adapter) -> None:
     held = adapter.get_job(suspect.id)
     assert isinstance(held, Job) and held.reserved_by == bg.worker_id
     bg.stop(timeout=0)
+
+
+def test_failed_scheduled_run_retried_by_hand_runs_as_a_plain_job(adapter: Adapter) -> None:
+    clock = FakeClock()
+    runs: list[Job] = []
+
+    def report(job: Job) -> None:
+        runs.append(job)
+        if len(runs) == 1:
+            raise RuntimeError("disk full")
+
+    bg = (
+        builder_for(adapter)
+        .with_clock(clock)
+        .with_scheduled_job(
+            ScheduledJob(Worker("report", report), "every 1 hour").with_max_retries(0)
+        )
+        .build(start=False)
+    )
+    clock.advance(timedelta(hours=1))
+    assert bg.drain() == 1
+    failed = adapter.list_jobs("failed")
+    assert len(failed) == 1 and failed[0].exception == "RuntimeError: disk full"  # type: ignore[union-attr]
+    retried = adapter.retry_failed_job(failed[0].id, now=clock.now())
+    assert retried.scheduled_job is None
+    assert bg.drain() == 1  # the retried run, not the schedule's row (due in an hour)
+    assert runs[-1].id == retried.id and runs[-1].scheduled_job is None
+    rows = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]
+    assert [j.scheduled_job for j in rows] == ["report"]
+    bg.stop()
