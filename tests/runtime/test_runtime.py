@@ -361,7 +361,7 @@ def test_restarted_queue_releases_only_unstarted_jobs(adapter: Adapter) -> None:
     jobs = bg.enqueue_many([JobRequest("x", n) for n in range(3)])
     runner: QueueRunner = bg._queues[0]
     assert runner.tick() == 3  # claimed; no handler threads exist to start them
-    started = jobs[0]
+    started = runner._unstarted[jobs[0].id]  # the claimed Job, as a handler thread gets it
     assert runner._take(started)  # as a handler thread would
     runner.recover()  # what the supervisor calls before restarting the claim loop
     running = adapter.get_job(started.id)
