@@ -1,16 +1,16 @@
 """Every exception bgjobs raises, in one place.
 
     BgJobsError
-    ├── ScheduleValidationError (also ValueError)  a schedule that is malformed or can never fire
-    ├── ConfigurationError (also ValueError)       a builder that cannot be built as configured
-    ├── PayloadError (also ValueError)             a payload that is not JSON or is too large
-    ├── UnknownJobError (also KeyError)            no worker of this runtime handles the job name
-    ├── LeaseLost                                  the job is no longer reserved by this owner/attempt
-    ├── JobNotFound (also KeyError)                no job with that id in the table asked about
-    ├── DatabaseError                              the database failed in a way bgjobs cannot retry
-    │   └── SchemaError                            the schema is missing, foreign or from the future
-    ├── RuntimeStopped                             the supervisor gave up, or the runtime was stopped
-    └── ForkedRuntimeError                         a runtime built before os.fork() used in the child
+    ├── ScheduleValidationError (ValueError)  a schedule that is malformed or can never fire
+    ├── ConfigurationError (ValueError)       a builder that cannot be built as configured
+    ├── PayloadError (ValueError)             a payload that is not JSON or is too large
+    ├── UnknownJobError (KeyError)            no worker of this runtime handles the job name
+    ├── LeaseLost                             the job is no longer reserved by this owner/attempt
+    ├── JobNotFound (KeyError)                no job with that id in the table asked about
+    ├── DatabaseError                         the database failed in a way bgjobs cannot retry
+    │   └── SchemaError                       the schema is missing, foreign or from the future
+    ├── RuntimeStopped                        the supervisor gave up, or the runtime was stopped
+    └── ForkedRuntimeError                    a runtime built before os.fork() used in the child
 
 `WorkerLost` is not raised to users: it names the failure recorded in
 jobs_failed when a job crashed its worker process on every attempt.
@@ -59,8 +59,7 @@ class ScheduleValidationError(BgJobsError, ValueError):
             source_line = lines[min(max(self.line, 1), len(lines)) - 1]
             caret = " " * (self.column - 1) + "^"
             message = (
-                f"{message} (line {self.line}, column {self.column})\n"
-                f"  {source_line}\n  {caret}"
+                f"{message} (line {self.line}, column {self.column})\n  {source_line}\n  {caret}"
             )
         return message
 

@@ -8,11 +8,13 @@ one-line reason; no traceback reaches the terminal.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from bgjobs.cli import db_commands, demo, next_runs, worker
-from bgjobs.cli.common import CliError
+from bgjobs.cli.common import CliError, one_line
+from bgjobs.errors import BgJobsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,8 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         return exc.status
+    except BgJobsError as exc:  # e.g. a database that cannot be opened
+        print(f"error: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`bgjobs jobs list | head`): not an error worth a traceback.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from datetime import datetime
 from typing import Any
@@ -26,8 +27,15 @@ def database_url(given: str | None) -> str:
 
 def format_time(moment: datetime) -> str:
     """ISO 8601 to the second; milliseconds only when non-zero; UTC as +00:00."""
-    spec = "milliseconds" if moment.microsecond else "seconds"
+    # Milliseconds are printed truncated, so a sub-millisecond remainder alone must not
+    # produce a ".000".
+    spec = "milliseconds" if moment.microsecond >= 1000 else "seconds"
     return moment.isoformat(timespec=spec)
+
+
+def one_line(message: str) -> str:
+    """A message with its line breaks (and the indentation after them) folded into spaces."""
+    return re.sub(r"\s*\n\s*", " ", message).strip()
 
 
 def print_json(value: Any) -> None:

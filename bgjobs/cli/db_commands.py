@@ -3,28 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from bgjobs.cli.common import CliError, database_url, format_time, print_json
 from bgjobs.clock import SYSTEM_CLOCK
-from bgjobs.db import adapter_from_url
+from bgjobs.db import SqliteAdapter, adapter_from_url
 from bgjobs.db.adapter import Adapter, FinishedJob
 from bgjobs.errors import BgJobsError, JobNotFound
 from bgjobs.jobs import Job
 
 PRUNE_BATCH = 1000
+MAX_LIMIT = 1_000_000
+FinishedState = Literal["succeeded", "failed"]
+#: How long a one-shot command waits for an unreachable PostgreSQL (a server restarting).
+ONE_SHOT_RECONNECT_SECONDS = 3.0
 
 
 def register(subparsers: Any) -> None:
     migrate = subparsers.add_parser(
-        "migrate", help="create or upgrade the bgjobs tables", description="Create or upgrade "
-        "the bgjobs tables (idempotent; safe while workers run)."
+        "migrate",
+        help="create or upgrade the bgjobs tables",
+        description="Create or upgrade the bgjobs tables (idempotent; safe while workers run).",
     )
     _db_option(migrate)
     migrate.set_defaults(run=run_migrate)
@@ -39,7 +45,7 @@ def register(subparsers: Any) -> None:
     ):
         listing = actions.add_parser(action, help=f"list {text}")
         _db_option(listing)
-        listing.add_argument("--limit", type=_positive_int, default=100, help="default 100")
+        listing.add_argument("--limit", type=_limit, default=100, help="default 100")
         listing.add_argument("--json", action="store_true", help="print a JSON list")
         listing.set_defaults(run=run_list, table=table)
     retry = actions.add_parser("retry", help="enqueue a failed job again, as a plain job")
@@ -54,11 +60,16 @@ def register(subparsers: Any) -> None:
     delete.set_defaults(run=run_delete)
     prune = actions.add_parser("prune", help="delete finished jobs older than a duration")
     prune.add_argument(
-        "--older-than", required=True, type=parse_duration, metavar="DURATION",
+        "--older-than",
+        required=True,
+        type=parse_duration,
+        metavar="DURATION",
         help="e.g. 7d, 12h, 30m, 1w2d",
     )
     prune.add_argument(
-        "--state", choices=["succeeded", "failed", "all"], default="all",
+        "--state",
+        choices=["succeeded", "failed", "all"],
+        default="all",
         help="which finished jobs (default all)",
     )
     _db_option(prune)
@@ -73,24 +84,26 @@ def register(subparsers: Any) -> None:
 
 def _db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", metavar="URL",
+        "--db",
+        metavar="URL",
         help="sqlite:///path or postgresql://... (default $BGJOBS_DATABASE_URL, "
         "else sqlite:///bgjobs.db)",
     )
 
 
-def _positive_int(text: str) -> int:
+def _limit(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number (got {text!r})") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1 (got {value})")
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a number in 1..{MAX_LIMIT} (got {value})")
     return value
 
 
 _DURATION_PART = re.compile(r"(\d+)\s*(w|d|h|m|s)", re.IGNORECASE)
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION_SECONDS = 36525 * 86400  # 100 years
 
 
 def parse_duration(text: str) -> timedelta:
@@ -104,14 +117,22 @@ def parse_duration(text: str) -> timedelta:
     total = sum(int(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
     if total <= 0:
         raise argparse.ArgumentTypeError(f"the duration must be longer than zero (got {text!r})")
+    # Bounded so that `now - duration` stays a representable date.
+    if total > MAX_DURATION_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"the duration must be at most 100 years, 36525d (got {text!r})"
+        )
     return timedelta(seconds=total)
 
 
 @contextmanager
 def _adapter(args: argparse.Namespace) -> Iterator[Adapter]:
+    # A one-shot command reports a failure as one line; the connection pool's
+    # reconnect warnings are for long-running workers.
+    logging.disable(logging.WARNING)
     url = database_url(args.db)
     try:
-        adapter = adapter_from_url(url)
+        adapter = _one_shot(adapter_from_url(url))
     except BgJobsError as exc:
         raise CliError(str(exc)) from None
     try:
@@ -124,6 +145,20 @@ def _adapter(args: argparse.Namespace) -> Iterator[Adapter]:
         adapter.close()
 
 
+def _one_shot(adapter: Adapter) -> Adapter:
+    """The adapter, waiting seconds (not the runtime's minute) for a PostgreSQL that is down."""
+    if isinstance(adapter, SqliteAdapter):
+        return adapter
+    from bgjobs.db.postgres import PostgresAdapter  # loaded already: the URL named PostgreSQL
+
+    if not isinstance(adapter, PostgresAdapter):
+        return adapter
+    adapter.close()  # never connected: the adapter opens its pool on first use
+    return PostgresAdapter(
+        adapter.conninfo, max_connections=1, reconnect_timeout=ONE_SHOT_RECONNECT_SECONDS
+    )
+
+
 def run_migrate(args: argparse.Namespace) -> int:
     with _adapter(args) as adapter:
         version = adapter.migrate()
@@ -134,15 +169,14 @@ def run_migrate(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     with _adapter(args) as adapter:
         rows = adapter.list_jobs(args.table, limit=args.limit)
-    records = [job_record(row) for row in rows]
     if args.json:
-        print_json(records)
+        print_json([job_record(row) for row in rows])
         return 0
-    if not records:
+    if not rows:
         print(f"no {'waiting or running' if args.table == 'jobs' else args.table} jobs")
         return 0
     columns = _columns(args.table)
-    _print_table(records, columns)
+    _print_table([_job_fields(row) for row in rows], columns)
     return 0
 
 
@@ -152,7 +186,8 @@ def run_retry(args: argparse.Namespace) -> int:
     if args.json:
         print_json(job_record(job))
     else:
-        print(f"re-enqueued failed job {args.id} as {job.id} ({job.name})")
+        new_id = "" if job.id == args.id else f" as {job.id}"
+        print(f"re-enqueued failed job {args.id}{new_id} ({job.name}), available now")
     return 0
 
 
@@ -167,29 +202,28 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    states = ["succeeded", "failed"] if args.state == "all" else [args.state]
-    removed: dict[str, int] = {}
+    states: list[FinishedState] = ["succeeded", "failed"] if args.state == "all" else [args.state]
+    removed: dict[FinishedState, int] = {}
     with _adapter(args) as adapter:
         older_than = SYSTEM_CLOCK.now() - args.older_than
         for state in states:
-            removed[state] = _prune_all(
-                lambda state=state: adapter.prune_finished(
-                    state, older_than=older_than, batch_size=PRUNE_BATCH
-                )
-            )
+            removed[state] = _prune_all(adapter, state, older_than)
     if args.json:
         print_json({"older_than": format_time(older_than), "deleted": removed})
     else:
         for state, count in removed.items():
-            print(f"deleted {count} {state} job{'s' if count != 1 else ''} "
-                  f"finished before {format_time(older_than)}")
+            print(
+                f"deleted {count} {state} job{'s' if count != 1 else ''} "
+                f"finished before {format_time(older_than)}"
+            )
     return 0
 
 
-def _prune_all(prune_batch: Callable[[], int]) -> int:
+def _prune_all(adapter: Adapter, state: FinishedState, older_than: datetime) -> int:
+    """Delete in batches, each its own short transaction, until a batch comes back short."""
     total = 0
     while True:
-        count = prune_batch()
+        count = adapter.prune_finished(state, older_than=older_than, batch_size=PRUNE_BATCH)
         total += count
         if count < PRUNE_BATCH:
             return total
@@ -208,25 +242,32 @@ def run_stats(args: argparse.Namespace) -> int:
     if args.json:
         print_json(record)
         return 0
-    print(f"waiting {counts.waiting}  running {counts.running}  "
-          f"succeeded {counts.succeeded}  failed {counts.failed}")
+    print(
+        f"waiting {counts.waiting}  running {counts.running}  "
+        f"succeeded {counts.succeeded}  failed {counts.failed}"
+    )
     if counts.by_name:
         states = ["waiting", "running", "succeeded", "failed"]
-        rows = [{"name": name, **{s: by.get(s, 0) for s in states}}
-                for name, by in sorted(counts.by_name.items())]
+        rows = [
+            {"name": name, **{s: by.get(s, 0) for s in states}}
+            for name, by in sorted(counts.by_name.items())
+        ]
         _print_table(rows, ["name", *states])
     return 0
 
 
 def job_record(row: Job | FinishedJob) -> dict[str, Any]:
-    """A job as a JSON-ready dict (times as ISO 8601 text)."""
-    record: dict[str, Any] = {}
-    for item in fields(row):
-        if item.name == "stop_requested":
-            continue
-        value = getattr(row, item.name)
-        record[item.name] = format_time(value) if isinstance(value, datetime) else value
-    return record
+    """A job as a JSON-ready dict; times as ISO 8601 text to the microsecond, as stored."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime) else value
+        for name, value in _job_fields(row).items()
+    }
+
+
+def _job_fields(row: Job | FinishedJob) -> dict[str, Any]:
+    return {
+        item.name: getattr(row, item.name) for item in fields(row) if item.name != "stop_requested"
+    }
 
 
 def _columns(table: str) -> list[str]:
@@ -253,5 +294,7 @@ def _print_table(records: list[dict[str, Any]], columns: list[str]) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
     text = str(value).replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."

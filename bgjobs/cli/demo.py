@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
         description="Run a self-contained demo on an embedded SQLite file and exit.",
     )
     parser.add_argument(
-        "--path", metavar="FILE",
+        "--path",
+        metavar="FILE",
         help="the SQLite file to use (default: a new file in a temporary directory)",
     )
     parser.set_defaults(run=run)
@@ -58,18 +59,22 @@ class _Narrator:
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, JobEnqueued):
-            self.say(f"enqueued   {event.name} (id {event.job_id[:13]}…)")
+            # The whole id: UUIDv7s made in the same millisecond share their first half.
+            self.say(f"enqueued   {event.name} (id {event.job_id})")
         elif isinstance(event, JobSucceeded):
             attempt = f" on attempt {event.attempts}" if event.attempts > 1 else ""
             self.say(f"succeeded  {event.name}{attempt} in {event.duration_seconds:.2f}s")
             self._finished(event.job_id, scheduled=event.name == "heartbeat")
         elif isinstance(event, JobRetried):
             wait = event.available_at.timestamp() - time.time()
-            self.say(f"retrying   {event.name} in {max(wait, 0):.1f}s after attempt "
-                     f"{event.attempts} raised {event.error}")
+            self.say(
+                f"retrying   {event.name} in {max(wait, 0):.1f}s after attempt "
+                f"{event.attempts} raised {event.error}"
+            )
         elif isinstance(event, JobFailed):
-            self.say(f"failed     {event.name} for good after {event.attempts} attempts: "
-                     f"{event.error}")
+            self.say(
+                f"failed     {event.name} for good after {event.attempts} attempts: {event.error}"
+            )
             self._finished(event.job_id, scheduled=False)
         elif isinstance(event, JobScheduled) and event.reason == "created":
             self.say(f"scheduled  {event.name} ({event.schedule})")
@@ -142,11 +147,15 @@ def run(args: argparse.Namespace) -> int:
         wanted = {job.id for job in jobs}
         deadline = started + DEMO_LIMIT_SECONDS
         with narrator.changed:
-            narrator.changed.wait_for(
-                lambda: wanted <= narrator.finished
-                and narrator.scheduled_runs >= SCHEDULED_RUNS_TO_SHOW,
+            completed = narrator.changed.wait_for(
+                lambda: (
+                    wanted <= narrator.finished
+                    and narrator.scheduled_runs >= SCHEDULED_RUNS_TO_SHOW
+                ),
                 timeout=max(0.0, deadline - time.monotonic()),
             )
+        if not completed:
+            narrator.say(f"gave up after {DEMO_LIMIT_SECONDS:g}s: not every job finished")
         narrator.say("stopping the runtime")
     counts = adapter.count_jobs(now=builder.clock.now())
     adapter.close()
@@ -155,4 +164,4 @@ def run(args: argparse.Namespace) -> int:
         f"{counts.waiting + counts.running} waiting in jobs (the next heartbeat)"
     )
     narrator.say(f"look inside: sqlite3 {path} 'select name, attempts, exception from jobs_failed'")
-    return 0
+    return 0 if completed else 1

@@ -6,15 +6,16 @@ import argparse
 import dataclasses
 import itertools
 import sys
+import warnings
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from dateutil import parser as date_parser
 
-from bgjobs.cli.common import CliError, format_time, print_json
+from bgjobs.cli.common import format_time, print_json
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule import RRule, Schedule, describe, parse
-from bgjobs.schedule.model import Interval, canonical_zone_name, zone
+from bgjobs.schedule.model import canonical_zone_name, zone
 
 DEFAULT_COUNT = 5
 MAX_COUNT = 10_000
@@ -72,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(policy, (Schedule, RRule)):
         zone_name = policy.timezone
     effective_zone: tzinfo = UTC if zone_name in (None, "UTC") else zone(zone_name)
-    after = _start_time(args.after, effective_zone)
+    try:
+        after = _start_time(args.after, effective_zone)
+    except _BadOption as exc:
+        _print_input_error(exc.reason, exc.given, 1, 1)
+        return 2
 
     runs = [
         format_time(moment.astimezone(effective_zone))
@@ -93,28 +98,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+class _BadOption(Exception):
+    """An option value that cannot be used; shown like a schedule error, with a caret."""
+
+    def __init__(self, reason: str, given: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.given = given
+
+
 def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
     if given is None:
         return datetime.now(UTC).astimezone(effective_zone)
     try:
-        moment = date_parser.parse(given)
+        with warnings.catch_warnings():
+            # dateutil drops a zone name it does not know ("EST") with only a warning and
+            # returns a naive time: that would silently read the time in the wrong zone.
+            warnings.simplefilter("error", date_parser.UnknownTimezoneWarning)
+            moment = date_parser.parse(given)
+    except date_parser.UnknownTimezoneWarning:
+        raise _BadOption(
+            f"--after: {given!r} names a time zone that cannot be read; "
+            "write a UTC offset instead, such as 2026-03-29T01:30:00-05:00",
+            given,
+        ) from None
     except (ValueError, OverflowError) as exc:
-        raise CliError(
+        raise _BadOption(
             f"--after: cannot read {given!r} as a date and time ({exc}); "
-            "use ISO 8601 such as 2026-03-29T01:30:00+01:00"
+            "use ISO 8601 such as 2026-03-29T01:30:00+01:00",
+            given,
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=effective_zone)
     return moment
 
 
+def _print_input_error(reason: str, text: str, line_no: int, column: int) -> None:
+    """`error: REASON`, then the offending line of the input and a caret under the column."""
+    source_lines = text.split("\n")  # the line numbers count "\n" only (as Lark does)
+    source_line = source_lines[min(max(line_no, 1), len(source_lines)) - 1]
+    caret = " " * (max(column, 1) - 1) + "^"
+    sys.stderr.write(f"error: {reason}\n  {source_line}\n  {caret}\n")
+
+
 def _print_validation_error(exc: ScheduleValidationError, given: str) -> None:
-    lines = [f"error: {exc.reason}"]
     text = exc.text if exc.text is not None else given
-    line_no = exc.line or 1
-    column = exc.column or 1
-    source_lines = text.splitlines() or [text]
-    source_line = source_lines[min(line_no, len(source_lines)) - 1]
-    lines.append(f"  {source_line}")
-    lines.append("  " + " " * (column - 1) + "^")
-    sys.stderr.write("\n".join(lines) + "\n")
+    _print_input_error(exc.reason, text, exc.line or 1, exc.column or 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -49,8 +50,8 @@ def _non_negative_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"SECONDS must be a number (got {text!r})") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"SECONDS must be >= 0 (got {text})")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"SECONDS must be a finite number >= 0 (got {text})")
     return value
 
 
@@ -120,9 +121,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        threading.Thread(
-            target=runtime.stop, args=(args.shutdown_timeout,), daemon=True
-        ).start()
+        threading.Thread(target=runtime.stop, args=(args.shutdown_timeout,), daemon=True).start()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

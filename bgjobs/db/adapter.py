@@ -31,7 +31,7 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledNext:
-    """The next row of a scheduled job, inserted in the transaction that finishes the current one."""
+    """The next row of a scheduled job, inserted by the transaction that finishes this one."""
 
     key: str  # the ScheduledJob key (its worker's job name)
     schedule_text: str  # the canonical schedule text, stored in the row
