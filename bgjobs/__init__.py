@@ -1,13 +1,13 @@
 """bgjobs: background jobs stored in the SQL database your app already has.
 
-    import bgjobs
-    from bgjobs import Queue, Worker, JobRequest
-    from bgjobs.db import SqliteAdapter
+import bgjobs
+from bgjobs import Queue, Worker, JobRequest
+from bgjobs.db import SqliteAdapter
 
-    bg = (bgjobs.new(SqliteAdapter("jobs.db"))
-          .with_queue(Queue("default").with_worker(Worker("send_email", send_email)))
-          .build())
-    bg.enqueue(JobRequest("send_email", {"to": "a@example.com"}))
+bg = (bgjobs.new(SqliteAdapter("jobs.db"))
+      .with_queue(Queue("default").with_worker(Worker("send_email", send_email)))
+      .build())
+bg.enqueue(JobRequest("send_email", {"to": "a@example.com"}))
 """
 
 from bgjobs.clock import Clock, FakeClock, SystemClock

@@ -28,9 +28,7 @@ def signup(email: str) -> str:
         conn.execute("CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY)")
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO users (email) VALUES (?)", (email,))
-        job = adapter.enqueue(
-            JobRequest("send_welcome_email", {"email": email}), connection=conn
-        )
+        job = adapter.enqueue(JobRequest("send_welcome_email", {"email": email}), connection=conn)
         conn.execute("COMMIT")
         return job.id
     except BaseException:
