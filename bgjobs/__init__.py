@@ -1,13 +1,7 @@
 """bgjobs: background jobs stored in the SQL database your app already has.
 
-import bgjobs
-from bgjobs import Queue, Worker, JobRequest
-from bgjobs.db import SqliteAdapter
-
-bg = (bgjobs.new(SqliteAdapter("jobs.db"))
-      .with_queue(Queue("default").with_worker(Worker("send_email", send_email)))
-      .build())
-bg.enqueue(JobRequest("send_email", {"to": "a@example.com"}))
+Build a runtime with `bgjobs.new(adapter)`, add queues and scheduled jobs,
+`build()` it and `enqueue()` JobRequests; README.md has a complete example.
 """
 
 from bgjobs.clock import Clock, FakeClock, SystemClock
