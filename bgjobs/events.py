@@ -149,7 +149,9 @@ def emit(listeners: Iterable[Listener], event: Event) -> None:
 def logger_event_listener(event: Event) -> None:
     """Log events under the "bgjobs" logger: ids and names, never payloads."""
     level = logging.INFO
-    if isinstance(event, (JobFailed, QueueErrored, DbErrored, SetupErrored, RuntimeStopped)):
+    if isinstance(event, RuntimeStopped):
+        level = logging.INFO if event.reason == "stopped" else logging.ERROR
+    elif isinstance(event, (JobFailed, QueueErrored, DbErrored, SetupErrored)):
         level = logging.WARNING if isinstance(event, DbErrored) else logging.ERROR
     elif isinstance(event, (JobRetried, JobRescued)):
         level = logging.WARNING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -126,7 +127,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 @contextmanager
-def _adapter(args: argparse.Namespace) -> Iterator[Adapter]:
+def _adapter(args: argparse.Namespace, *, create: bool = False) -> Iterator[Adapter]:
     # A one-shot command reports a failure as one line; the connection pool's
     # reconnect warnings are for long-running workers.
     logging.disable(logging.WARNING)
@@ -135,6 +136,12 @@ def _adapter(args: argparse.Namespace) -> Iterator[Adapter]:
         adapter = _one_shot(adapter_from_url(url))
     except BgJobsError as exc:
         raise CliError(str(exc)) from None
+    if isinstance(adapter, SqliteAdapter) and not create and not os.path.exists(adapter.path):
+        # Opening would create an empty file where the user expected their database.
+        raise CliError(
+            f"no SQLite database at {adapter.path} (create it with `bgjobs migrate --db {url}`)",
+            status=1,
+        )
     try:
         yield adapter
     except JobNotFound as exc:
@@ -160,7 +167,7 @@ def _one_shot(adapter: Adapter) -> Adapter:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with _adapter(args, create=True) as adapter:
         version = adapter.migrate()
     print(f"schema is at version {version}")
     return 0

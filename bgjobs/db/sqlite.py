@@ -177,11 +177,16 @@ class SqliteAdapter(BaseAdapter):
             raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from exc
         with self._opened_lock:
             self._opened.append(conn)
-        # synchronous=NORMAL in WAL mode: a commit survives a crash of the
-        # process, not a power loss (docs/storage.md says so).
-        conn.execute("PRAGMA synchronous = NORMAL")
-        if reader:
-            conn.execute("PRAGMA query_only = 1")
+        try:
+            # synchronous=NORMAL in WAL mode: a commit survives a crash of the
+            # process, not a power loss (docs/storage.md says so).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if reader:
+                conn.execute("PRAGMA query_only = 1")
+            # The first read of the file: "file is not a database" shows up here.
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"cannot use SQLite database {self.path}: {exc}") from exc
         return Database(conn, recursive_triggers=False, execute_plugins=False)
 
     def _writer_db(self) -> Database:
