@@ -27,9 +27,10 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from sqlite_utils import Database
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 from bgjobs.db.adapter import (
     Counts,
@@ -187,7 +188,7 @@ class SqliteAdapter(BaseAdapter):
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             raise DatabaseError(f"cannot use SQLite database {self.path}: {exc}") from exc
-        return Database(conn, recursive_triggers=False, execute_plugins=False)
+        return _wrap(conn)
 
     def _writer_db(self) -> Database:
         """The writer connection; the caller holds the write lock."""
@@ -324,7 +325,7 @@ class SqliteAdapter(BaseAdapter):
             raise self._translate(exc) from exc
 
     def _caller_connection(self, connection: Any) -> sqlite3.Connection:
-        conn = connection.conn if isinstance(connection, Database) else connection
+        conn = getattr(connection, "conn", connection)  # a sqlite_utils.Database wraps one
         if not isinstance(conn, sqlite3.Connection):
             raise TypeError(
                 "connection must be an open sqlite3.Connection (or sqlite_utils.Database) "
@@ -702,7 +703,7 @@ class _MigrationSession:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._db = Database(conn, recursive_triggers=False, execute_plugins=False)
+        self._db = _wrap(conn)
 
     def table_columns(self, tables: Collection[str]) -> dict[str, set[str]]:
         # Views count too: a view named `jobs` is just as much in the way.
@@ -717,3 +718,14 @@ class _MigrationSession:
 
     def record_version(self, version: int) -> None:
         self._conn.execute(_Q["record_version"], {"version": version})
+
+
+def _wrap(conn: sqlite3.Connection) -> Database:
+    """Wrap a connection in sqlite_utils.Database.
+
+    Imported here, not at the top: sqlite_utils takes a third of a second to
+    import (it loads numpy when present), which every CLI call would pay.
+    """
+    from sqlite_utils import Database
+
+    return Database(conn, recursive_triggers=False, execute_plugins=False)
