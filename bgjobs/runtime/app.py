@@ -256,10 +256,13 @@ class BgJobs:
                 context.emit(Migrated(version=version))
             self._monitor.register()
             for scheduled in self._scheduled:
-                scheduled.ensure_row()  # every scheduled job has its row once build() returns
+                # Every scheduled job has its row once build() returns, with this
+                # deploy's schedule: the last process to start wins.
+                scheduled.ensure_row(take_over=True)
         except BgJobsError as exc:
             context.emit(SetupErrored(error=f"{type(exc).__name__}: {exc}"))
             raise
+        context.retry_db = True  # from now on an outage is waited out, not raised
         if not start:
             return
         self._started = True
@@ -363,6 +366,7 @@ class BgJobs:
         Jobs still running after the timeout stay reserved; any live process
         rescues them once this process's heartbeat row is gone.
         """
+        self._check_not_forked()
         self._shutdown(seconds(timeout), reason=None)
 
     def wait(self, timeout: float | timedelta | None = None) -> bool:
@@ -370,6 +374,7 @@ class BgJobs:
 
         Returns False if `timeout` passed first.
         """
+        self._check_not_forked()
         finished = self._stop.done.wait(None if timeout is None else seconds(timeout))
         if finished and self._stop.reason is not None:
             raise RuntimeStopped(self._stop.reason)
@@ -422,8 +427,10 @@ class BgJobs:
             scheduled.wake()
             scheduled.request_stop_of_running()
         # Claim loops end within one database call; give them a moment beyond the deadline
-        # so that no claim lands after the release below.
-        self._supervisor.join(max(deadline, time.monotonic() + 1.0))
+        # so that no claim lands after the release below. The monitor goes on
+        # heartbeating while jobs finish, or another process would rescue them.
+        services = [r.name for r in self._queues] + [s.name for s in self._scheduled]
+        self._supervisor.join(max(deadline, time.monotonic() + 1.0), only=services)
         for runner in self._queues:
             _quietly(runner.release_unstarted)
             runner.request_stop_of_running()
@@ -433,19 +440,26 @@ class BgJobs:
             self._completer.close(max(0.5, deadline - time.monotonic()))
         for runner in self._queues:
             runner.end_handlers()
+        self._monitor.stopped.set()
+        self._supervisor.join(time.monotonic() + 5.0, only=[self._monitor.name])
         _quietly(lambda: context.adapter.remove_worker(context.owner))
         context.emit(RuntimeStoppedEvent(reason=reason or "stopped"))
         self._stop.done.set()
 
     def _check_usable(self) -> None:
+        self._check_not_forked()
+        if self._stop.requested:
+            raise RuntimeStopped(self._stop.reason or "the runtime was stopped")
+
+    def _check_not_forked(self) -> None:
+        # The child shares the parent's owner id and rows: stopping or running
+        # here would release or delete what the parent still holds.
         if os.getpid() != self._pid:
             raise ForkedRuntimeError(
                 "this BgJobs runtime was built before os.fork() and cannot run in the child "
                 "process: build it after the fork (for gunicorn, don't use --preload with it, "
                 "or build it in a post_fork hook)"
             )
-        if self._stop.requested:
-            raise RuntimeStopped(self._stop.reason or "the runtime was stopped")
 
 
 def _quietly(call: Any) -> None:

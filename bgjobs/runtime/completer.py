@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bgjobs.db.adapter import Outcome
+from bgjobs.errors import DatabaseError
 from bgjobs.runtime.context import RuntimeContext
 
 #: Called after the batch holding the outcome committed: True if applied, False if the
@@ -22,6 +23,8 @@ from bgjobs.runtime.context import RuntimeContext
 Callback = Callable[[bool], None]
 
 MAX_BATCH = 500
+
+logger = logging.getLogger("bgjobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,13 @@ class Completer:
 
     def submit(self, outcome: Outcome, callback: Callback) -> None:
         with self._condition:
+            if self._closed:
+                # A handler that outlived stop(timeout): its job is rescued and run again.
+                logger.warning(
+                    "job %s finished after the runtime stopped; its outcome is not recorded",
+                    outcome.lease.job_id,
+                )
+                return
             self._pending.append(_Pending(outcome, callback))
             self._condition.notify_all()
 
@@ -67,36 +77,67 @@ class Completer:
             self._thread.join(timeout)
         return flushed
 
-    def apply_now(self, batch: list[_Pending]) -> None:
-        """Apply a batch on the calling thread (used by drain())."""
-        self._apply(batch)
-
     def _run(self) -> None:
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._pending or self._closed)
                 if not self._pending and self._closed:
                     return
-                batch = [self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))]
+                batch = self._take_batch()
                 self._in_flight = len(batch)
             try:
                 self._apply(batch)
+            except BaseException:  # this thread must outlive any bad outcome
+                logger.exception("the completer failed on a batch of %d outcomes", len(batch))
             finally:
                 with self._condition:
                     self._in_flight = 0
                     self._condition.notify_all()
 
+    def _take_batch(self) -> list[_Pending]:
+        """Up to MAX_BATCH pending outcomes, each job at most once (finish_jobs requires it:
+        a process can hold an outcome of a job's old attempt and of its new one)."""
+        batch: list[_Pending] = []
+        later: list[_Pending] = []
+        seen: set[str] = set()
+        while self._pending and len(batch) < MAX_BATCH:
+            item = self._pending.popleft()
+            job_id = item.outcome.lease.job_id
+            (later if job_id in seen else batch).append(item)
+            seen.add(job_id)
+        self._pending.extendleft(reversed(later))
+        return batch
+
     def _apply(self, batch: list[_Pending]) -> None:
         outcomes = [item.outcome for item in batch]
         context = self._context
-        # A database that is down is retried until it is back: outcomes are
-        # never dropped, since a dropped success would run the job again.
-        results = context.with_db_retry(
-            "finish_jobs",
-            lambda: context.adapter.finish_jobs(outcomes, now=context.clock.now()),
-        )
+        try:
+            # A database that is down is retried until it is back: outcomes are
+            # never dropped, since a dropped success would run the job again.
+            results = context.with_db_retry(
+                "finish_jobs",
+                lambda: context.adapter.finish_jobs(outcomes, now=context.clock.now()),
+            )
+        except DatabaseError:
+            logger.error(
+                "stopping with the database unreachable: %d outcomes not recorded; "
+                "those jobs run again once rescued",
+                len(batch),
+            )
+            return
+        except Exception:
+            if len(batch) > 1:  # find the one bad outcome; record the others
+                for item in batch:
+                    self._apply([item])
+                return
+            logger.exception(
+                "could not record the outcome of job %s; it stays reserved until this "
+                "process stops, then runs again",
+                batch[0].outcome.lease.job_id,
+            )
+            return
         for item, applied in zip(batch, results, strict=True):
             try:
                 item.callback(applied)
             except Exception:  # a callback only emits events; it must not stop the batch
-                logging.getLogger("bgjobs").exception("completion callback failed")
+                logger.exception("completion callback failed")

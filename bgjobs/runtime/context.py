@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from bgjobs.clock import Clock
 from bgjobs.db.adapter import Adapter
-from bgjobs.errors import DatabaseError
+from bgjobs.errors import DatabaseError, SchemaError
 from bgjobs.events import DbErrored, Event, Listener, emit
 
 T = TypeVar("T")
@@ -34,6 +34,7 @@ class RuntimeContext:
     owner: str  # this process start's jobs_workers.id
     listeners: tuple[Listener, ...]
     stopping: threading.Event = field(default_factory=threading.Event)
+    retry_db: bool = False  # turned on once build() has set up: then outages are waited out
 
     def emit(self, event: Event, extra: tuple[Listener, ...] = ()) -> None:
         emit(self.listeners + extra if extra else self.listeners, event)
@@ -42,35 +43,57 @@ class RuntimeContext:
         """Run a database call, retrying DatabaseError with backoff until it works or we stop.
 
         A database that is restarting or briefly unreachable must not kill a
-        runtime thread; every failed attempt is reported as DbErrored.
+        runtime thread; every failed attempt is reported as DbErrored. A
+        SchemaError is no outage (the tables are missing or foreign) and is
+        raised at once, and so is everything while `retry_db` is off (during
+        build(), which must fail fast rather than hang).
         """
         delay = DB_RETRY_FIRST
         while True:
             try:
                 return call()
+            except SchemaError:
+                raise
             except DatabaseError as exc:
                 self.emit(DbErrored(operation=operation, error=describe_exception(exc)))
-                if self.stopping.wait(delay):
+                if not self.retry_db or self.stopping.wait(delay):
                     raise
                 delay = min(delay * 2, DB_RETRY_CAP)
 
 
 def describe_exception(exc: BaseException) -> str:
-    """ "Type: message", as jobs_failed.exception and last_error store it."""
-    message = str(exc)
+    """ "Type: message", as jobs_failed.exception and last_error store it.
+
+    Safe for any exception: a __str__ that raises, NUL characters (PostgreSQL
+    text cannot hold them) and lone surrogates (not encodable) are all tamed,
+    because a failure here would leave the job reserved by a live process.
+    """
     name = type(exc).__name__
-    return f"{name}: {message}" if message else name
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{name}.__str__ raised>"
+    text = f"{name}: {message}" if message else name
+    return clean_text(text)
 
 
 def format_traceback(exc: BaseException) -> str:
     """The traceback without local variables, cut to MAX_TRACEBACK_BYTES (keeping the end)."""
-    text = "".join(traceback.format_exception(exc))
+    try:
+        text = clean_text("".join(traceback.format_exception(exc)))
+    except Exception:
+        return describe_exception(exc)
     encoded = text.encode("utf-8")
     if len(encoded) <= MAX_TRACEBACK_BYTES:
         return text
     marker = "... (traceback truncated)\n"
     keep = MAX_TRACEBACK_BYTES - len(marker.encode())
     return marker + encoded[-keep:].decode("utf-8", errors="ignore")
+
+
+def clean_text(text: str) -> str:
+    """Text any database column accepts: no NUL, valid UTF-8."""
+    return text.replace("\x00", "\\x00").encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def seconds(value: float | timedelta) -> float:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,8 +18,8 @@ from bgjobs.runtime.context import RuntimeContext
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
-#: At most this many batches per sweep; the rest waits for the next heartbeat.
-PRUNE_BATCHES_PER_SWEEP = 20
+#: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
+PRUNE_SECONDS_PER_SWEEP = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,11 @@ class Monitor:
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
+        #: Set by stop() only after running jobs are done: heartbeats go on until then,
+        #: so a graceful stop longer than the lease does not get its own jobs rescued.
+        self.stopped = threading.Event()
+        self._last_beat = time.monotonic()
+        self._quiet_until = 0.0
 
     def register(self) -> None:
         """Insert this process's row; done before the first claim."""
@@ -64,25 +71,34 @@ class Monitor:
 
     def run(self) -> None:
         interval = self._heartbeat.every.total_seconds()
-        while not self._context.stopping.wait(interval):
+        while not self.stopped.wait(interval):
             self.tick()
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""
         context = self._context
+        lease = self._heartbeat.lease.total_seconds()
+        # One `now` for our heartbeat and the sweep's cutoff: if the heartbeat
+        # write waited (a lock, a reconnect), our own row must still look alive.
+        now = context.clock.now()
+        started = time.monotonic()
         alive = context.with_db_retry(
-            "heartbeat_worker",
-            lambda: context.adapter.heartbeat_worker(context.owner, now=context.clock.now()),
+            "heartbeat_worker", lambda: context.adapter.heartbeat_worker(context.owner, now=now)
         )
         if not alive:
             # Another process thought we were dead and swept our row (a long pause,
             # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
             self.register()
+        if started - self._last_beat > lease:
+            # We could not heartbeat for a whole lease (the database was down):
+            # neither could the others. Give them a lease to heartbeat again
+            # before taking their jobs for dead ones.
+            self._quiet_until = time.monotonic() + lease
+        self._last_beat = time.monotonic()
+        if time.monotonic() < self._quiet_until:
+            return []
         rescued = context.with_db_retry(
-            "rescue_jobs",
-            lambda: context.adapter.rescue_jobs(
-                now=context.clock.now(), lease_seconds=self._heartbeat.lease.total_seconds()
-            ),
+            "rescue_jobs", lambda: context.adapter.rescue_jobs(now=now, lease_seconds=lease)
         )
         for job in rescued:
             context.emit(JobRescued(job_id=job.id, name=job.name, attempts=job.attempts))
@@ -105,7 +121,8 @@ class Monitor:
     def _prune_table(self, state: Literal["succeeded", "failed"], keep: timedelta) -> int:
         context = self._context
         removed = 0
-        for _ in range(PRUNE_BATCHES_PER_SWEEP):
+        deadline = time.monotonic() + PRUNE_SECONDS_PER_SWEEP
+        while time.monotonic() < deadline:
             count = context.with_db_retry(
                 "prune_finished", partial(self._prune_batch, state, context.clock.now() - keep)
             )

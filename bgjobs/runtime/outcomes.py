@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from bgjobs.db.adapter import Failed, Lease, RetryLater, ScheduledNext
+from bgjobs.db.adapter import Failed, Lease, Outcome, RetryLater, ScheduledNext
 from bgjobs.errors import WorkerLost
 from bgjobs.jobs import Job
-from bgjobs.retry import Backoff
+from bgjobs.retry import Backoff, default_backoff
 from bgjobs.runtime.context import describe_exception, format_traceback
+
+logger = logging.getLogger("bgjobs")
 
 
 def lease_of(job: Job) -> Lease:
@@ -35,7 +39,7 @@ def after_error(
     if job.attempts < runs_allowed(max_retries):
         return RetryLater(
             lease=lease_of(job),
-            available_at=now + backoff(job.attempts),
+            available_at=now + checked_delay(backoff, job.attempts),
             last_error=describe_exception(error),
         )
     return Failed(
@@ -44,6 +48,35 @@ def after_error(
         traceback=format_traceback(error),
         next_scheduled=next_scheduled,
     )
+
+
+def checked_delay(backoff: Backoff, attempts: int) -> timedelta:
+    """The user's backoff, or the default one if it raised or returned something unusable.
+
+    A broken backoff callable must not leave its job reserved forever.
+    """
+    try:
+        delay = backoff(attempts)
+        if isinstance(delay, timedelta) and delay >= timedelta(0):
+            return delay
+        problem = f"returned {delay!r}, not a non-negative timedelta"
+    except Exception as exc:
+        problem = f"raised {describe_exception(exc)}"
+    logger.error("retry backoff %r %s; using the default backoff", backoff, problem)
+    return default_backoff(attempts)
+
+
+def safe_outcome(job: Job, build: Callable[[], Outcome]) -> Outcome:
+    """`build()`, or a plain Failed if building the outcome itself went wrong."""
+    try:
+        return build()
+    except Exception as exc:
+        logger.exception("could not record the outcome of job %s (%s)", job.id, job.name)
+        return Failed(
+            lease=lease_of(job),
+            exception=f"OutcomeError: {describe_exception(exc)}",
+            traceback="",
+        )
 
 
 def lost_worker_failure(

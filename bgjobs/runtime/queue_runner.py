@@ -35,6 +35,7 @@ from bgjobs.runtime.outcomes import (
     lease_of,
     lost_worker_failure,
     needs_solo_run,
+    safe_outcome,
 )
 
 #: After an in-process enqueue inside the caller's (maybe uncommitted) transaction,
@@ -85,6 +86,11 @@ class QueueRunner:
         try:
             while not context.stopping.is_set():
                 self._wake.clear()
+                if self._solo is not None:
+                    # A rescued job waits to run alone: a finishing handler wakes us.
+                    self._dispatch_solo_when_alone()
+                    self._wait(self.queue.poll_interval.total_seconds())
+                    continue
                 free_before = self._free()
                 claimed = self.tick()
                 if claimed and claimed == free_before:
@@ -114,6 +120,9 @@ class QueueRunner:
                 now=context.clock.now(),
             ),
         )
+        if context.stopping.is_set():
+            self._release(jobs)  # stop() began while we claimed: give them back at once
+            return 0
         runnable: list[Job] = []
         for job in jobs:
             self._emit(
@@ -277,34 +286,44 @@ class QueueRunner:
                 self._execute(job)
 
     def _execute(self, job: Job) -> None:
-        outcome, duration = self._run_handler(job)
-        self._completer.submit(outcome, self._on_finished(job, outcome, duration))
-        with self._lock:
-            self._running.pop(job.id, None)
-            self._in_use -= 1
-            if self._solo is not None and self._solo.id == job.id:
-                self._solo = None
-                self._solo_dispatched = False
-            self._slot_freed.notify_all()
-        self._wake.set()
+        try:
+            outcome, duration = self._run_handler(job)
+            self._completer.submit(outcome, self._on_finished(job, outcome, duration))
+        finally:
+            # Whatever happened above, the slot comes back: a slot lost here
+            # would shrink the queue for the life of the process.
+            with self._lock:
+                self._running.pop(job.id, None)
+                self._in_use -= 1
+                if self._solo is not None and self._solo.id == job.id:
+                    self._solo = None
+                    self._solo_dispatched = False
+                self._slot_freed.notify_all()
+            self._wake.set()
 
     def _run_handler(self, job: Job) -> tuple[Outcome, float]:
         self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
         started = time.monotonic()
-        outcome: Outcome
+        error: BaseException | None = None
         try:
             self._handlers[job.name](job)
-        except BaseException as error:  # a handler's failure of any kind is the job's failure
-            outcome = after_error(
+        except BaseException as exc:  # a handler's failure of any kind is the job's failure
+            error = exc
+        duration = time.monotonic() - started
+        if error is None:
+            return Succeeded(lease=lease_of(job)), duration
+        failed_with = error
+        outcome = safe_outcome(
+            job,
+            lambda: after_error(
                 job,
-                error,
+                failed_with,
                 max_retries=self.queue.max_retries,
                 backoff=self.queue.retry_backoff,
                 now=self._context.clock.now(),
-            )
-        else:
-            outcome = Succeeded(lease=lease_of(job))
-        return outcome, time.monotonic() - started
+            ),
+        )
+        return outcome, duration
 
     def drain_once(self) -> int:
         """Claim every due job of this queue and run it on the calling thread (drain())."""

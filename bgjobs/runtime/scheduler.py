@@ -8,6 +8,7 @@ moment without one and no way to have two.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNe
 from bgjobs.events import (
     Event,
     JobFailed,
+    JobReserved,
     JobRetried,
     JobScheduled,
     JobStarted,
@@ -26,9 +28,11 @@ from bgjobs.events import (
 from bgjobs.jobs import Job, Worker
 from bgjobs.retry import Backoff
 from bgjobs.runtime.context import RuntimeContext
-from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure
+from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure, safe_outcome
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy
+
+logger = logging.getLogger("bgjobs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +87,18 @@ class ScheduledRunner:
         self._known_due: datetime | None = None
 
     # -- the row ---------------------------------------------------------
-    def ensure_row(self) -> datetime | None:
-        """Create the row if missing, take over a changed schedule; return its available_at."""
+    def ensure_row(self, *, take_over: bool = False) -> datetime | None:
+        """Create the row if missing; return its available_at.
+
+        With `take_over` (at build()), a stored schedule that differs from
+        ours is replaced: the last deploy wins. The periodic check never takes
+        over, or two versions running side by side would flip the row forever.
+        """
         found = self._get_row()
         if found is None:
             return self._create_row()
         row, stored_text = found
-        if stored_text != self.scheduled.schedule_text and row.reserved_by is None:
+        if take_over and stored_text != self.scheduled.schedule_text and row.reserved_by is None:
             replaced = self._replace_row()
             if replaced is not None:
                 return replaced
@@ -188,35 +197,17 @@ class ScheduledRunner:
     def run_claimed(self, job: Job) -> datetime | None:
         """Run a claimed row and commit its outcome together with the next row."""
         context, scheduled = self._context, self.scheduled
+        self._emit(
+            JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
+        )
         outcome: Outcome
         lost = lost_worker_failure(
             job, max_retries=scheduled.max_retries, next_scheduled=self._next_row(job)
         )
-        duration = 0.0
         if lost is not None:
-            outcome = lost
+            outcome, duration = lost, 0.0
         else:
-            with self._lock:
-                self._running = job
-            self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
-            started = time.monotonic()
-            try:
-                scheduled.worker.handler(job)
-            except BaseException as error:
-                outcome = after_error(
-                    job,
-                    error,
-                    max_retries=scheduled.max_retries,
-                    backoff=scheduled.retry_backoff,
-                    now=context.clock.now(),
-                    next_scheduled=self._next_row(job),
-                )
-            else:
-                outcome = Succeeded(lease=lease_of(job), next_scheduled=self._next_row(job))
-            finally:
-                with self._lock:
-                    self._running = None
-            duration = time.monotonic() - started
+            outcome, duration = self._run_handler(job)
         (applied,) = context.with_db_retry(
             "finish_jobs", lambda: context.adapter.finish_jobs([outcome], now=context.clock.now())
         )
@@ -228,6 +219,39 @@ class ScheduledRunner:
         if isinstance(outcome, (Succeeded, Failed)) and outcome.next_scheduled is not None:
             return outcome.next_scheduled.available_at
         return None
+
+    def _run_handler(self, job: Job) -> tuple[Outcome, float]:
+        scheduled = self.scheduled
+        with self._lock:
+            self._running = job
+        self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
+        started = time.monotonic()
+        error: BaseException | None = None
+        try:
+            scheduled.worker.handler(job)
+        except BaseException as exc:  # a handler's failure of any kind is the job's failure
+            error = exc
+        finally:
+            with self._lock:
+                self._running = None
+        duration = time.monotonic() - started
+        failed_with = error
+        outcome = safe_outcome(
+            job,
+            lambda: (
+                Succeeded(lease=lease_of(job), next_scheduled=self._next_row(job))
+                if failed_with is None
+                else after_error(
+                    job,
+                    failed_with,
+                    max_retries=scheduled.max_retries,
+                    backoff=scheduled.retry_backoff,
+                    now=self._context.clock.now(),
+                    next_scheduled=self._next_row(job),
+                )
+            ),
+        )
+        return outcome, duration
 
     def wake(self) -> None:
         self._wake.set()
@@ -287,9 +311,15 @@ class ScheduledRunner:
         if job.scheduled_job is None:
             return None  # a failed run retried by hand: the schedule keeps its own row
         scheduled = self.scheduled
-        due = next_fire_after_run(
-            scheduled.policy, ended=self._context.clock.now(), was_due=job.available_at
-        )
+        try:
+            due = next_fire_after_run(
+                scheduled.policy, ended=self._context.clock.now(), was_due=job.available_at
+            )
+        except Exception:
+            # A user's SchedulePolicy raised: finish this run anyway; the row is
+            # re-created from the schedule at the next check.
+            logger.exception("schedule of %r raised in next_after()", scheduled.key)
+            return None
         if due is None:
             return None
         return ScheduledNext(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -57,10 +57,14 @@ class Supervisor:
             self._threads[service.name] = thread
         thread.start()
 
-    def join(self, deadline: float) -> None:
-        """Wait for every service thread to end, until the monotonic deadline."""
+    def join(self, deadline: float, *, only: Iterable[str] | None = None) -> None:
+        """Wait for the service threads (all, or those named) to end, until the deadline."""
         with self._lock:
-            threads = list(self._threads.values())
+            threads = [
+                thread
+                for name, thread in self._threads.items()
+                if only is None or name in set(only)
+            ]
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
@@ -91,9 +95,9 @@ class Supervisor:
             too_many = len(self._restarts) > self._tolerance.max_restarts
         if too_many:
             self._give_up(
-                f"{service.name} died {len(self._restarts)} times within "
-                f"{window:g} s (restart tolerance {self._tolerance.max_restarts}); last error: "
-                f"{reason}"
+                f"runtime threads died {len(self._restarts)} times within {window:g} s "
+                f"(restart tolerance {self._tolerance.max_restarts}); the last was "
+                f"{service.name}: {reason}"
             )
             return
         recover = getattr(service, "recover", None)

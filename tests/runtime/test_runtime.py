@@ -346,7 +346,7 @@ def test_restart_tolerance_exceeded_stops_runtime(adapter: Adapter, recorder: Re
     )
     bg = builder.build()
     with pytest.raises(RuntimeStopped, match="injected claim bug"):
-        bg.wait(timeout=30)
+        bg.wait(timeout=120)
     assert len(recorder.of(QueueErrored)) == 3
 
 
@@ -462,3 +462,119 @@ def test_failed_scheduled_run_retried_by_hand_runs_as_a_plain_job(adapter: Adapt
     rows = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]
     assert [j.scheduled_job for j in rows] == ["report"]
     bg.stop()
+
+
+def test_broken_backoff_and_odd_exceptions_neither_lose_jobs_nor_slots(
+    adapter: Adapter, recorder: Recorder
+) -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    def bad(job: Job) -> None:
+        if job.payload == "unprintable":
+            raise Unprintable()
+        raise ValueError("nul \x00 and a lone surrogate \udcff")
+
+    queue = (
+        quick_queue(bad=bad, ok=lambda job: None)
+        .with_max_concurrent_jobs(1)
+        .with_max_retries(1)
+        .with_retry_backoff(lambda attempts: 0)  # type: ignore[arg-type,return-value]
+    )
+    builder = builder_for(adapter).with_queue(queue).with_event_listener(recorder)
+    with builder.build() as bg:
+        bg.enqueue(JobRequest("bad", "unprintable"))
+        bg.enqueue(JobRequest("bad", "text"))
+        oks = bg.enqueue_many([JobRequest("ok") for _ in range(3)])
+        wait_until(lambda: len(recorder.of(JobSucceeded)) == 3)
+        # The broken backoff fell back to the default one (seconds), so the bad jobs
+        # wait for their retry instead of being stuck reserved.
+        retried = recorder.of(JobRetried)
+        assert len(retried) == 2
+        assert any("no str for you" not in e.error and "Unprintable" in e.error for e in retried)
+        assert any("\\x00" in e.error for e in retried)
+    for job in oks:
+        assert getattr(adapter.get_job(job.id), "state", None) == "succeeded"
+    waiting = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]
+    assert len(waiting) == 2 and all(j.reserved_by is None for j in waiting)
+
+
+def test_graceful_stop_longer_than_the_lease_keeps_heartbeating(adapter: Adapter) -> None:
+    runs: list[str] = []
+
+    def long_job(job: Job) -> None:
+        runs.append(job.reserved_by or "")
+        time.sleep(2.0)  # ignores stop_requested; longer than the lease
+
+    def builder() -> bgjobs.BgJobsBuilder:
+        return (
+            bgjobs.new(adapter)
+            .with_heartbeat(every=timedelta(milliseconds=100), lease=timedelta(milliseconds=800))
+            .with_queue(quick_queue(long=long_job))
+        )
+
+    first = builder().build()
+    job = first.enqueue(JobRequest("long"))
+    wait_until(lambda: len(runs) == 1)
+    second = builder().build()  # sweeps every 100 ms while the first one stops
+    try:
+        first.stop(timeout=10)
+        done = adapter.get_job(job.id)
+        assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
+        time.sleep(0.5)
+        assert runs == [first.worker_id]
+    finally:
+        second.stop()
+
+
+def test_a_changed_schedule_is_taken_over_at_build_only(adapter: Adapter) -> None:
+    def sched(text: str) -> bgjobs.BgJobsBuilder:
+        return builder_for(adapter).with_scheduled_job(
+            ScheduledJob(Worker("sync", lambda job: None), text).with_poll_interval(FAST)
+        )
+
+    old = sched("every 2 hours").build()
+    new = sched("every 3 hours").build()  # the last deploy wins...
+    try:
+        time.sleep(0.5)  # ...and the old one's periodic checks do not take it back
+        found = adapter.get_scheduled_job("sync")
+        assert found is not None and found[1] == "every 3 hours"
+        rows = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]
+        assert len(rows) == 1
+    finally:
+        old.stop()
+        new.stop()
+
+
+def test_build_without_migration_on_an_empty_database_fails_fast(database_url: str) -> None:
+    from bgjobs.db import adapter_from_url
+    from bgjobs.errors import SchemaError
+
+    empty = adapter_from_url(database_url)
+    try:
+        builder = bgjobs.new(empty).with_migrate(False).with_queue(quick_queue(x=lambda j: None))
+        with pytest.raises(SchemaError):
+            builder.build()
+    finally:
+        empty.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_stop_in_a_forked_child_leaves_the_parent_alone(adapter: Adapter) -> None:
+    bg = builder_for(adapter).with_queue(quick_queue(x=lambda job: None)).build()
+    try:
+        pid = os.fork()
+        if pid == 0:  # child
+            try:
+                bg.stop()
+            except ForkedRuntimeError:
+                os._exit(0)
+            except BaseException:
+                os._exit(2)
+            os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert bg.worker_id in {w.id for w in adapter.list_workers()}
+    finally:
+        bg.stop()
