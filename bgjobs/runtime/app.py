@@ -6,7 +6,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import TracebackType
@@ -432,7 +432,7 @@ class BgJobs:
         services = [r.name for r in self._queues] + [s.name for s in self._scheduled]
         self._supervisor.join(max(deadline, time.monotonic() + 1.0), only=services)
         for runner in self._queues:
-            _quietly(runner.release_unstarted)
+            _quietly(runner.release_unstarted, deadline)
             runner.request_stop_of_running()
         for runner in self._queues:
             runner.wait_idle(deadline)
@@ -442,7 +442,7 @@ class BgJobs:
             runner.end_handlers()
         self._monitor.stopped.set()
         self._supervisor.join(time.monotonic() + 5.0, only=[self._monitor.name])
-        _quietly(lambda: context.adapter.remove_worker(context.owner))
+        _quietly(lambda: context.adapter.remove_worker(context.owner), deadline + 1.0)
         context.emit(RuntimeStoppedEvent(reason=reason or "stopped"))
         self._stop.done.set()
 
@@ -462,7 +462,17 @@ class BgJobs:
             )
 
 
-def _quietly(call: Any) -> None:
-    """Best effort during shutdown: a database that is down must not stop the stop."""
-    with contextlib.suppress(BgJobsError):
-        call()
+def _quietly(call: Callable[[], object], deadline: float) -> None:
+    """Best effort during shutdown, bounded by the stop deadline.
+
+    A database that is down must neither fail the stop nor stretch it past
+    its timeout; what is not done here is done by another process's sweep.
+    """
+
+    def attempt() -> None:
+        with contextlib.suppress(BgJobsError):
+            call()
+
+    worker = threading.Thread(target=attempt, name="bgjobs-stop", daemon=True)
+    worker.start()
+    worker.join(max(0.5, deadline - time.monotonic()))
