@@ -53,9 +53,11 @@ class Supervisor:
         thread = threading.Thread(
             target=self._guard, args=(service,), name=f"bgjobs-{service.name}", daemon=True
         )
+        # Registered and started under the lock: join() must never see a
+        # registered thread that has not started (joining one raises).
         with self._lock:
             self._threads[service.name] = thread
-        thread.start()
+            thread.start()
 
     def join(self, deadline: float, *, only: Iterable[str] | None = None) -> None:
         """Wait for the service threads (all, or those named) to end, until the deadline."""
