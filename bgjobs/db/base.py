@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from bgjobs.clock import SYSTEM_CLOCK
 from bgjobs.db.adapter import (
     Failed,
+    JobState,
     Lease,
     Outcome,
     Released,
@@ -149,3 +150,38 @@ def check_limit(limit: int) -> None:
     """List limits are positive ints."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit must be a positive int (got {limit!r})")
+
+
+def check_scheduled_claim(key: str, owner: str) -> None:
+    """Refuse arguments of a scheduled-job claim that could never be right."""
+    check_text(key, "scheduled job key")
+    check_text(owner, "owner")
+
+
+def rescue_window(now: datetime, lease_seconds: float) -> tuple[datetime, datetime]:
+    """`now` in UTC and the heartbeat cutoff: owners silent since before it count as dead."""
+    if not lease_seconds > 0:
+        raise ValueError(f"lease_seconds must be positive (got {lease_seconds})")
+    stamp = require_aware(now, "now")
+    return stamp, stamp - timedelta(seconds=lease_seconds)
+
+
+#: The named query that prunes each finished table.
+_PRUNE_QUERIES: Final = {"succeeded": "prune_succeeded", "failed": "prune_failed"}
+
+
+def prune_query(state: str) -> str:
+    """The name of the query that prunes `state`'s table; a clear error for any other state."""
+    query = _PRUNE_QUERIES.get(state)
+    if query is None:
+        raise ValueError(f"state must be 'succeeded' or 'failed' (got {state!r})")
+    return query
+
+
+def listing_query(state: JobState) -> str:
+    """The name of the query that lists `state`'s table; a clear error for any other state."""
+    if state == "jobs":
+        return "list_waiting"
+    if state in ("succeeded", "failed"):
+        return f"list_{state}"
+    raise ValueError(f"state must be 'jobs', 'succeeded' or 'failed' (got {state!r})")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from bgjobs.db.adapter import Counts, FinishedJob, JobState, Outcome
+from bgjobs.db.adapter import Counts, FinishedJob, JobState, Outcome, WorkerRow
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
@@ -212,6 +212,49 @@ def finished_job_from_row(
         state=state,
         exception=row["exception"] if failed else None,
         traceback=row["traceback"] if failed else None,
+    )
+
+
+def jobs_from_rows(
+    rows: Iterable[Mapping[str, Any]], state: JobState, read_time: TimeReader
+) -> list[Job] | list[FinishedJob]:
+    """The rows of one table as values: Jobs for `jobs`, FinishedJobs for the others."""
+    if state == "jobs":
+        return [job_from_row(row, read_time) for row in rows]
+    return [finished_job_from_row(row, state, read_time) for row in rows]
+
+
+def find_job(
+    rows_of: Callable[[str], Sequence[Mapping[str, Any]]], read_time: TimeReader
+) -> Job | FinishedJob | None:
+    """The job found by the `get_*` queries, looking in jobs, then succeeded, then failed.
+
+    `rows_of(query_name)` runs that named query for the wanted id, on one
+    connection, so the three looks see the same database.
+    """
+    rows = rows_of("get_waiting")
+    if rows:
+        return job_from_row(rows[0], read_time)
+    for state in ("succeeded", "failed"):
+        rows = rows_of(f"get_{state}")
+        if rows:
+            return finished_job_from_row(rows[0], state, read_time)
+    return None
+
+
+def scheduled_job_from_row(row: Mapping[str, Any], read_time: TimeReader) -> tuple[Job, str]:
+    """The row of a scheduled job as its Job and its stored schedule text."""
+    return job_from_row(row, read_time), row["schedule"]
+
+
+def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
+    """A WorkerRow from a row of jobs_workers."""
+    return WorkerRow(
+        id=row["id"],
+        hostname=row["hostname"],
+        pid=row["pid"],
+        started_at=read_time(row["started_at"]),
+        heartbeat_at=read_time(row["heartbeat_at"]),
     )
 
 

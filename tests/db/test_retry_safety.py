@@ -31,10 +31,11 @@ def pg(postgres_url: str):  # type: ignore[no-untyped-def]
 
 
 def _claim_body():  # type: ignore[no-untyped-def]
-    from bgjobs.db.postgres import _Q, _Claim
+    from bgjobs.db.postgres import _Q
+    from bgjobs.db.postgres_statements import Claim
 
     params = {"names": ["work"], "queue": "q", "limit": 3, "owner": "w", "now": T0}
-    return _Claim(_Q["claim_jobs"], params)
+    return Claim(_Q["claim_jobs"], params)
 
 
 @pytest.mark.postgres
@@ -64,17 +65,17 @@ def test_an_enqueue_run_again_never_brings_back_a_finished_job(
 ) -> None:  # type: ignore[no-untyped-def]
     import psycopg
 
-    from bgjobs.db.postgres import _insert_jobs
+    from bgjobs.db.postgres_statements import insert_jobs
 
     new_jobs = prepare_jobs([JobRequest("work", n) for n in range(100)], T0)
     with psycopg.connect(postgres_url) as conn:
-        _insert_jobs(conn, new_jobs, T0, [], again=False, use_copy=use_copy)
+        insert_jobs(conn, new_jobs, T0, [], again=False, use_copy=use_copy)
         conn.commit()
     # Before the retry gets through, some of the jobs run and finish.
     claimed = pg.reserve_jobs(["work"], queue="q", limit=60, owner="w", now=T0)
     pg.finish_jobs([Succeeded(lease_of(job)) for job in claimed], now=T0)
     with psycopg.connect(postgres_url) as conn:
-        again = _insert_jobs(conn, new_jobs, T0, [], again=True, use_copy=use_copy)
+        again = insert_jobs(conn, new_jobs, T0, [], again=True, use_copy=use_copy)
         conn.commit()
     assert [job.id for job in again] == [job.id for job in new_jobs]
     assert raw_rows(postgres_url, "SELECT count(*) FROM jobs") == [(40,)]
@@ -85,13 +86,13 @@ def test_an_enqueue_run_again_never_brings_back_a_finished_job(
 def test_an_enqueue_run_again_returns_its_own_rows(pg, postgres_url: str) -> None:  # type: ignore[no-untyped-def]
     import psycopg
 
-    from bgjobs.db.postgres import _insert_jobs
+    from bgjobs.db.postgres_statements import insert_jobs
 
     new_jobs = prepare_jobs([JobRequest("work", 1), JobRequest("work", 2).with_unique_key("k")], T0)
     with psycopg.connect(postgres_url) as conn:
-        first = _insert_jobs(conn, new_jobs, T0, [], again=False, use_copy=False)
+        first = insert_jobs(conn, new_jobs, T0, [], again=False, use_copy=False)
         conn.commit()
-        again = _insert_jobs(conn, new_jobs, T0, [], again=True, use_copy=False)
+        again = insert_jobs(conn, new_jobs, T0, [], again=True, use_copy=False)
         conn.commit()
     assert again == first
     assert raw_rows(postgres_url, "SELECT count(*) FROM jobs") == [(2,)]

@@ -1,0 +1,250 @@
+"""PostgreSQL connections: configuration, the pool, retries over lost connections, errors.
+
+- psycopg 3 with a psycopg_pool connection pool, opened on first use, its
+  connections in autocommit mode.
+- A dropped connection (server restart, failover, network) is replaced and the
+  work run again, within `reconnect_timeout`; the work must be safe to run twice.
+- A refusal that waiting cannot fix (bad password, unknown database) fails at once.
+- After os.fork() the child leaves the parent's pool and listeners alone and
+  opens its own.
+- psycopg errors become bgjobs' DatabaseError (SchemaError for missing tables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from bgjobs.db.postgres_notify import Listener
+from bgjobs.errors import ConfigurationError, DatabaseError, SchemaError
+
+log = logging.getLogger("bgjobs")
+
+T = TypeVar("T")
+Row = dict[str, Any]
+Conn = psycopg.Connection[Any]
+
+# SQLSTATEs worth running a transaction again for: serialization failure,
+# deadlock, and the server shutting down or starting up.
+_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
+
+# TCP keepalives, unless the conninfo sets its own: a connection cut without a
+# word (a dead host, a dropped NAT entry) is noticed in about a minute, not hours.
+_KEEPALIVES: Final = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+# Pools and connections made before os.fork() must not be closed in the child:
+# libpq would tell the server to end the parent's sessions.
+_ABANDONED_AFTER_FORK: list[object] = []
+
+
+# FATAL answers at connect time that waiting can fix; any other FATAL
+# (bad password, unknown database or role, bad option) is a configuration error.
+_TRANSIENT_FATALS: Final = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "too many clients",
+    "remaining connection slots are reserved",
+    "terminating connection",
+)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A lost or refused connection, or a conflict that a fresh attempt resolves."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state in _RETRY_SQLSTATES or state.startswith("08")
+
+
+class PostgresConnections:
+    """The connection side of PostgresAdapter: settings, pool, retries, error translation."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        reconnect_timeout: float = 60.0,
+    ) -> None:
+        if not isinstance(conninfo, str) or not conninfo.strip():
+            raise ConfigurationError(
+                f"PostgreSQL conninfo must be a non-empty string (got {conninfo!r})"
+            )
+        try:
+            params = conninfo_to_dict(conninfo)
+        except psycopg.Error as exc:
+            raise ConfigurationError(f"bad PostgreSQL conninfo: {exc}") from exc
+        for name, value in (
+            ("min_connections", min_connections),
+            ("max_connections", max_connections),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"{name} must be a positive int (got {value!r})")
+        if max_connections < min_connections:
+            raise ConfigurationError(
+                f"max_connections ({max_connections}) must be at least "
+                f"min_connections ({min_connections})"
+            )
+        if not reconnect_timeout > 0:
+            raise ConfigurationError(
+                f"reconnect_timeout must be positive seconds (got {reconnect_timeout!r})"
+            )
+        self.conninfo = conninfo
+        self._connect_options = {k: v for k, v in _KEEPALIVES.items() if k not in params}
+        self._where = "PostgreSQL at {}:{}/{}".format(
+            params.get("host", "localhost"), params.get("port", 5432), params.get("dbname", "")
+        )
+        self._min = min_connections
+        self._max = max_connections
+        self._reconnect_timeout = float(reconnect_timeout)
+        self._reset_connections()
+
+    def _reset_connections(self) -> None:
+        self._pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        self._pool_obj: ConnectionPool[Conn] | None = None
+        self._listeners: list[Listener] = []
+        self._closed = False
+
+    def _pool(self) -> ConnectionPool[Conn]:
+        if self._pid != os.getpid():
+            _ABANDONED_AFTER_FORK.append((self._pool_obj, self._listeners))
+            self._reset_connections()
+        if self._closed:
+            raise DatabaseError(f"{self!r} is closed")
+        pool = self._pool_obj
+        if pool is None:
+            with self._pool_lock:
+                pool = self._pool_obj
+                if pool is None:
+                    # A wrong password or database name should fail now, not
+                    # after the pool has retried for reconnect_timeout.
+                    self._raise_if_misconfigured()
+                    pool = ConnectionPool(
+                        self.conninfo,
+                        min_size=self._min,
+                        max_size=self._max,
+                        open=False,
+                        name="bgjobs",
+                        timeout=min(self._reconnect_timeout, 10.0),
+                        kwargs={"autocommit": True, **self._connect_options},
+                    )
+                    # wait=False: a server that is down at start-up is waited
+                    # for by the first statement, within reconnect_timeout.
+                    pool.open(wait=False)
+                    self._pool_obj = pool
+        return pool
+
+    def _run(self, work: Callable[[Conn], T], *, transaction: bool) -> T:
+        """Run `work`; on a lost connection, run it again on a new one.
+
+        Pool connections are in autocommit mode, so a single statement (atomic
+        on its own) costs one round trip. `transaction=True` wraps `work` in
+        BEGIN ... COMMIT: for several statements that must commit together,
+        and for claims, whose RETURNING rows must be read before COMMIT.
+
+        `work` must be safe to run twice: the COMMIT of the first run may have
+        happened even though its answer never arrived.
+        """
+        deadline: float | None = None
+        failures = 0
+        while True:
+            pool = self._pool()
+            try:
+                with pool.connection() as conn:
+                    if not transaction:
+                        return work(conn)
+                    with conn.transaction():
+                        return work(conn)
+            except PoolTimeout as exc:  # (a psycopg.OperationalError too)
+                # The pool does not say why it has no connection: ask the server.
+                self._raise_if_misconfigured()
+                error: BaseException = exc
+            except psycopg.Error as exc:
+                if not _is_transient(exc):
+                    raise self._translate(exc) from exc
+                error = exc
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self._reconnect_timeout
+                log.warning("bgjobs: %s: %s; retrying", self._where, error)
+            if now >= deadline:
+                raise DatabaseError(
+                    f"{self._where} stayed unreachable for {self._reconnect_timeout:.0f} s: {error}"
+                ) from error
+            failures += 1
+            if failures == 1:
+                # Drop the other idle connections the same outage broke.
+                with contextlib.suppress(psycopg.Error, PoolTimeout):
+                    pool.check()
+            else:
+                time.sleep(min(0.05 * 2 ** (failures - 2), 1.0) * random.uniform(0.5, 1.0))
+
+    def _fetch(self, query: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of one statement (autocommit)."""
+        return self._run(lambda conn: dict_rows(conn, query, params), transaction=False)
+
+    def _change(self, query: str, params: Mapping[str, Any]) -> int:
+        """Run one changing statement (atomic on its own); returns the rows it changed."""
+        return self._run(lambda conn: conn.execute(query, params).rowcount, transaction=False)
+
+    def _raise_if_misconfigured(self) -> None:
+        """Fail at once, with the server's reason, when waiting would not fix the refusal."""
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=5):
+                return
+        except psycopg.OperationalError as exc:
+            message = str(exc)
+            if "FATAL" in message and not any(text in message for text in _TRANSIENT_FATALS):
+                raise DatabaseError(f"cannot connect to {self._where}: {message}") from exc
+
+    def _translate(self, exc: psycopg.Error) -> DatabaseError:
+        if isinstance(exc, psycopg.errors.UndefinedTable):
+            return SchemaError(
+                f"the bgjobs tables are missing from {self._where} ({exc}): "
+                "run migrate() or `bgjobs migrate` first"
+            )
+        return DatabaseError(f"{self._where}: {type(exc).__name__}: {exc}".strip())
+
+    def close(self) -> None:
+        """Stop listeners and close the pool."""
+        if self._pid != os.getpid():
+            self._pool()  # parks the parent's pool without closing it
+            self._closed = True
+            return
+        for listener in self._listeners:
+            listener.close()
+        self._listeners.clear()
+        with self._pool_lock:
+            if self._pool_obj is not None:
+                self._pool_obj.close()
+                self._pool_obj = None
+            self._closed = True
+
+
+def dict_rows(conn: Conn, query: str, params: Mapping[str, Any]) -> list[Row]:
+    """The rows of one statement as dicts by column name."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()

@@ -1,0 +1,242 @@
+"""The PostgreSQL adapter's multi-statement write paths, each safe to run twice.
+
+A connection dropped during COMMIT leaves the client not knowing whether the
+work committed, so PostgresConnections runs it again: a claim first looks for
+the rows its first run took, an insert skips ids that exist and recognises
+its own earlier rows, and outcomes already applied count as done.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
+from bgjobs.db.postgres_connections import Conn, Row, dict_rows
+from bgjobs.db.postgres_notify import CHANNEL, notify_payload
+from bgjobs.db.queries import load_queries
+from bgjobs.db.records import NewJob, clip_text, job_from_row
+from bgjobs.db.times import from_postgres_time, require_aware
+from bgjobs.errors import DatabaseError
+from bgjobs.ids import new_job_id
+from bgjobs.jobs import Job
+
+_Q = load_queries("postgres")
+
+#: Batches at least this big (and without unique keys) are inserted with COPY.
+_COPY_AT_LEAST: Final = 64
+
+
+class Claim:
+    """A claim that can be run twice: a second run first looks for the rows the first one took.
+
+    If the connection dropped during COMMIT, the first run's UPDATE may have
+    committed. The rows it read (before COMMIT) name the jobs; those still
+    reserved by this owner, for that attempt, at this claim's time are ours.
+    If none are, the first run rolled back and this run claims afresh.
+    """
+
+    def __init__(self, query: str, params: dict[str, Any]) -> None:
+        self._query = query
+        self._params = params
+        self._read: list[Row] = []
+
+    def __call__(self, conn: Conn) -> list[Row]:
+        if self._read:
+            ours = dict_rows(
+                conn,
+                _Q["still_claimed"],
+                {
+                    "ids": [row["id"] for row in self._read],
+                    "attempts": [row["attempts"] for row in self._read],
+                    "owner": self._params["owner"],
+                    "now": self._params["now"],
+                },
+            )
+            if ours:
+                return ours
+        self._read = dict_rows(conn, self._query, self._params)
+        return self._read
+
+
+def insert_jobs(
+    conn: Conn,
+    new_jobs: Sequence[NewJob],
+    now: datetime,
+    notify: Sequence[str],
+    *,
+    again: bool,
+    use_copy: bool,
+    rounds: int = 1,
+) -> list[Job]:
+    """Insert the rows and NOTIFY the names due now; returns the Jobs in input order.
+
+    With `use_copy` (a big first attempt without unique keys, whose fresh ids
+    cannot conflict with anything), COPY then NOTIFY, inside the caller's
+    transaction. Otherwise one statement, INSERT ... ON CONFLICT DO NOTHING
+    over a JSON array with the NOTIFY riding along.
+    """
+    if use_copy and not again:
+        with conn.cursor() as cursor, cursor.copy(_Q["copy_jobs"]) as copy:
+            for job in new_jobs:
+                copy.write_row(
+                    (
+                        job.id,
+                        job.name,
+                        job.payload_text,
+                        now,
+                        job.available_at,
+                        job.queue,
+                        job.priority,
+                    )
+                )
+        if notify:
+            conn.execute(_Q["notify"], {"channel": CHANNEL, "payload": notify_payload(notify)})
+        return [job.to_job() for job in new_jobs]
+    times: dict[datetime, str] = {}  # most jobs share one or two times: format each once
+    rows = [
+        {
+            "id": job.id,
+            "name": job.name,
+            "payload": job.payload_text,
+            "available_at": times.get(job.available_at)
+            or times.setdefault(job.available_at, job.available_at.isoformat()),
+            "queue": job.queue,
+            "priority": job.priority,
+            "unique_key": job.unique_key,
+        }
+        for job in new_jobs
+    ]
+    params = {
+        "rows": json.dumps(rows, ensure_ascii=False),
+        "now": now,
+        "channel": CHANNEL,
+        "payload": notify_payload(notify),
+        "notify": bool(notify),
+    }
+    query = _Q["insert_jobs_again" if again else "insert_jobs"]
+    inserted = {row[0] for row in conn.execute(query, params).fetchall()} - {None}
+    if len(inserted) == len(new_jobs):
+        return [job.to_job() for job in new_jobs]
+    return _resolve_skipped(conn, new_jobs, inserted, now, again=again, rounds=rounds)
+
+
+def copy_suits(new_jobs: Sequence[NewJob]) -> bool:
+    """A big batch without unique keys: COPY can insert it (nothing can conflict)."""
+    return len(new_jobs) >= _COPY_AT_LEAST and all(job.unique_key is None for job in new_jobs)
+
+
+def _resolve_skipped(
+    conn: Conn,
+    new_jobs: Sequence[NewJob],
+    inserted: set[str],
+    now: datetime,
+    *,
+    again: bool,
+    rounds: int,
+) -> list[Job]:
+    """Jobs for the rows the insert skipped: an existing unique-key job, or our own earlier row."""
+    skipped = [job for job in new_jobs if job.id not in inserted]
+    rows = dict_rows(
+        conn,
+        _Q["jobs_by_id_or_unique_key"],
+        {
+            "ids": [job.id for job in skipped],
+            "keys": sorted({job.unique_key for job in skipped if job.unique_key is not None}),
+        },
+    )
+    by_id = {row["id"]: row for row in rows}
+    by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
+    finished: set[str] = set()
+    if again:
+        ids = [job.id for job in skipped if job.id not in by_id]
+        finished = {row[0] for row in conn.execute(_Q["finished_ids"], {"ids": ids}).fetchall()}
+    result: list[Job] = []
+    for job in new_jobs:
+        if job.id in inserted or job.id in finished:
+            result.append(job.to_job())  # ours: inserted now, or by a run that already finished
+            continue
+        row = by_id.get(job.id) or (by_key.get(job.unique_key) if job.unique_key else None)
+        if row is None:
+            # The row that held the key finished between our INSERT and this
+            # read (READ COMMITTED): insert the job after all.
+            if rounds >= 5:
+                raise DatabaseError(f"could not insert or find the job with key {job.unique_key!r}")
+            return insert_jobs(
+                conn, new_jobs, now, [], again=True, use_copy=False, rounds=rounds + 1
+            )
+        result.append(job_from_row(row, from_postgres_time))
+    return result
+
+
+def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> list[bool]:
+    """One statement per kind of outcome, then the next rows of finished scheduled jobs."""
+    applied: dict[str, bool] = {}
+    moved_now: set[str] = set()
+
+    def run(query: str, params: dict[str, Any]) -> None:
+        for job_id, done_now, done_before in conn.execute(query, params).fetchall():
+            applied[job_id] = done_now or done_before
+            if done_now:
+                moved_now.add(job_id)
+
+    def fence(items: Sequence[Outcome]) -> dict[str, Any]:
+        return {
+            "ids": [o.lease.job_id for o in items],
+            "owners": [o.lease.owner for o in items],
+            "attempts": [o.lease.attempts for o in items],
+            "now": now,
+        }
+
+    succeeded = [o for o in outcomes if isinstance(o, Succeeded)]
+    failed = [o for o in outcomes if isinstance(o, Failed)]
+    retried = [o for o in outcomes if isinstance(o, RetryLater)]
+    released = [o for o in outcomes if isinstance(o, Released)]
+    if len(succeeded) + len(failed) + len(retried) + len(released) != len(outcomes):
+        unknown = next(
+            o for o in outcomes if not isinstance(o, Succeeded | Failed | RetryLater | Released)
+        )
+        raise TypeError(f"unknown outcome {unknown!r}")
+    if succeeded:
+        run(_Q["succeed_jobs"], fence(succeeded))
+    if failed:
+        run(
+            _Q["fail_jobs"],
+            {
+                **fence(failed),
+                "exceptions": [clip_text(o.exception) for o in failed],
+                "tracebacks": [clip_text(o.traceback, keep="tail") for o in failed],
+            },
+        )
+    if retried:
+        run(
+            _Q["retry_jobs"],
+            {
+                **fence(retried),
+                "available_ats": [require_aware(o.available_at, "available_at") for o in retried],
+                "errors": [clip_text(o.last_error) for o in retried],
+            },
+        )
+    if released:
+        run(_Q["release_jobs"], fence(released))
+    # The next row of a scheduled job goes in only with the move that freed its key.
+    finishing: list[Succeeded | Failed] = [*succeeded, *failed]
+    upcoming: list[ScheduledNext] = [
+        o.next_scheduled
+        for o in finishing
+        if o.next_scheduled is not None and o.lease.job_id in moved_now
+    ]
+    if upcoming:
+        conn.execute(
+            _Q["insert_scheduled_jobs"],
+            {
+                "ids": [new_job_id() for _ in upcoming],
+                "keys": [n.key for n in upcoming],
+                "schedules": [n.schedule_text for n in upcoming],
+                "available_ats": [require_aware(n.available_at, "available_at") for n in upcoming],
+                "now": now,
+            },
+        ).fetchall()
+    return [applied.get(o.lease.job_id, False) for o in outcomes]
