@@ -137,8 +137,11 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             "owner": owner,
             "now": to_sqlite_time(now),
         }
-        # Most polls find nothing: answer those from a reader, without the write lock.
-        if self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
+        # Most polls of an idle queue find nothing: answer those from a reader,
+        # without the write lock. A queue whose last claim found work is busy:
+        # skip the extra look and claim at once.
+        busy = self._busy_queues.get(queue, False)
+        if not busy and self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
             return []
 
         def claim(conn: sqlite3.Connection) -> list[Job]:
@@ -150,7 +153,9 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             rows = _rows(conn, _Q["claim_jobs"], {**params, "limit": due})
             return [job_from_row(row, from_sqlite_time, claimed=True) for row in rows]
 
-        return in_claim_order(self._write(claim))
+        jobs = in_claim_order(self._write(claim))
+        self._busy_queues[queue] = bool(jobs)
+        return jobs
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""

@@ -95,6 +95,8 @@ class SqliteConnections:
             )
         self.path = text
         self._busy_timeout = float(busy_timeout)
+        #: Queues whose last claim found work; their next claim skips the idle check.
+        self._busy_queues: dict[str, bool] = {}
         self._reset_connections()
 
     def _reset_connections(self) -> None:

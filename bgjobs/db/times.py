@@ -8,6 +8,7 @@ only needs values normalised to UTC on the way out.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
@@ -29,8 +30,13 @@ def to_sqlite_time(value: datetime) -> str:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def from_sqlite_time(text: str) -> datetime:
-    """The aware UTC datetime written by `to_sqlite_time`."""
+    """The aware UTC datetime written by `to_sqlite_time`.
+
+    Cached: the rows of one batch share their created_at, available_at and
+    reserved_at texts, and datetimes are immutable.
+    """
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 

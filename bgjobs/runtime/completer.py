@@ -24,6 +24,10 @@ Callback = Callable[[bool], None]
 
 MAX_BATCH = 500
 
+#: The completer waits up to GATHER_SECONDS for this many outcomes before committing.
+GATHER_AT_LEAST = 16
+GATHER_SECONDS = 0.002
+
 logger = logging.getLogger("bgjobs")
 
 
@@ -83,6 +87,13 @@ class Completer:
                 self._condition.wait_for(lambda: self._pending or self._closed)
                 if not self._pending and self._closed:
                     return
+                if len(self._pending) < GATHER_AT_LEAST and not self._closed:
+                    # Busy queues finish jobs every few hundred microseconds: a
+                    # moment's wait makes one commit carry several of them.
+                    self._condition.wait_for(
+                        lambda: len(self._pending) >= GATHER_AT_LEAST or self._closed,
+                        timeout=GATHER_SECONDS,
+                    )
                 batch = self._take_batch()
                 self._in_flight = len(batch)
             try:
