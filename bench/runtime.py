@@ -1,7 +1,7 @@
 """Runtime benchmark: bgjobs against huey, pgqueuer and procrastinate, measured in the same run.
 
     python bench/runtime.py              # SQLite and PostgreSQL (starts a throwaway server)
-    python bench/runtime.py --quick      # fewer jobs and samples: about two minutes
+    python bench/runtime.py --quick      # 2,000 jobs, fewer samples: about four minutes
     python bench/runtime.py --db sqlite  # or --db postgres; --postgres-url URL (or
                                          # $BGJOBS_BENCH_DATABASE_URL) uses an existing server
 
@@ -22,9 +22,13 @@ tables (a new SQLite file, or a new PostgreSQL schema):
   a fresh worker process starts right away; the time until it starts the job
   again (crash detection shortened for every system: see runtime_systems.py).
 
+A burn-down still running after 25 s (12 s with --quick) is cut and rated
+on the jobs done by then. On PostgreSQL the tables filled for a burn-down are
+ANALYZEd first, as autovacuum would soon do (--no-analyze skips it).
+
 Ratios are bgjobs / peer: above 1 is better for throughput, below 1 for
 latency and rescue time. Results depend on the machine's load: the load
-average is printed before and after.
+average is printed before and after. docs/performance.md has the figures.
 """
 
 from __future__ import annotations
