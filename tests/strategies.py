@@ -66,7 +66,7 @@ def schedules(draw: st.DrawFn, zones: tuple[str, ...] = ZONES) -> Schedule:
 # or `*/N` alone (bgjobs refuses them: the leading star changes the DST rule
 # and cannot be kept), and lines that can never fire (such as `0 0 30 2 *`).
 
-_CRON_MONTH_NAMES = (
+CRON_MONTH_NAMES = (
     "jan",
     "feb",
     "mar",
@@ -80,15 +80,15 @@ _CRON_MONTH_NAMES = (
     "nov",
     "dec",
 )
-_CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CRON_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 #: Cron's own bounds per field (day of week 0..7), and names by cron number.
 _CRON_FIELDS = {
     "second": (0, 59, {}),
     "minute": (0, 59, {}),
     "hour": (0, 23, {}),
     "day_of_month": (1, 31, {}),
-    "month": (1, 12, {i + 1: n for i, n in enumerate(_CRON_MONTH_NAMES)}),
-    "day_of_week": (0, 7, dict(enumerate(_CRON_DAY_NAMES))),
+    "month": (1, 12, {i + 1: n for i, n in enumerate(CRON_MONTH_NAMES)}),
+    "day_of_week": (0, 7, dict(enumerate(CRON_DAY_NAMES))),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
@@ -123,7 +124,20 @@ def names_param(names: Collection[str]) -> list[str]:
 
 
 def names_json(names: Collection[str]) -> str:
-    """The job names as one JSON array: a single bound parameter however many there are."""
+    """The job names as one JSON array: a single bound parameter however many there are.
+
+    A queue claims with the same tuple of names every time: that text is made once.
+    """
+    if isinstance(names, (tuple, frozenset)):
+        try:
+            return _names_json_of(names)
+        except TypeError:  # unhashable items: let names_param say what is wrong
+            pass
+    return json.dumps(names_param(names))
+
+
+@functools.lru_cache(maxsize=256)
+def _names_json_of(names: tuple[str, ...] | frozenset[str]) -> str:
     return json.dumps(names_param(names))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
@@ -201,11 +201,9 @@ class ScheduledRunner:
             JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
         )
         outcome: Outcome
-        lost = lost_worker_failure(
-            job, max_retries=scheduled.max_retries, next_scheduled=self._next_row(job)
-        )
+        lost = lost_worker_failure(job, max_retries=scheduled.max_retries)
         if lost is not None:
-            outcome, duration = lost, 0.0
+            outcome, duration = replace(lost, next_scheduled=self._next_row(job)), 0.0
         else:
             outcome, duration = self._run_handler(job)
         (applied,) = context.with_db_retry(

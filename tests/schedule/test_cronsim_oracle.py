@@ -37,25 +37,13 @@ from bgjobs.schedule.fields import BOUNDS, MAX_DAYS_IN_MONTH, DayRule
 from bgjobs.schedule.model import Schedule, step_values
 from bgjobs.schedule.parser import parse
 from tests.schedule.reference import MINUTE, is_fixed, reference_next, utc
+from tests.strategies import CRON_DAY_NAMES, CRON_MONTH_NAMES
 
 DST_ZONES = ("Europe/Stockholm", "America/New_York", "Australia/Lord_Howe", "America/Santiago")
 FIRES = 6
-WEEKDAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MONTH_NAMES = (
-    "",
-    "jan",
-    "feb",
-    "mar",
-    "apr",
-    "may",
-    "jun",
-    "jul",
-    "aug",
-    "sep",
-    "oct",
-    "nov",
-    "dec",
-)
+# Indexed by cron number: weekday 0 and 7 are Sunday, month 0 is unused.
+WEEKDAY_NAMES = (*CRON_DAY_NAMES, "sun")
+MONTH_NAMES = ("", *CRON_MONTH_NAMES)
 
 
 @st.composite
