@@ -16,8 +16,8 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bgjobs.schedule.fields import check_range, check_step, check_value
-from bgjobs.schedule.model import EVERY, FieldValues, Schedule, canonical_zone_name, step_values
+from bgjobs.schedule.fields import check_range, check_step, check_value, step_values
+from bgjobs.schedule.model import EVERY, FieldValues, Schedule, canonical_zone_name
 
 
 def new_schedule() -> ScheduleBuilder:

@@ -17,8 +17,8 @@ from bgjobs.schedule.fields import (
     MAX_DAYS_IN_MONTH,
     DayRule,
     allowed,
-    check_step,
     check_value,
+    step_values,
 )
 
 #: A field's value: None means EVERY (unrestricted), else the set of matching values.
@@ -86,19 +86,14 @@ def _freeze(name: str, values: Iterable[int] | None) -> FieldValues:
     return frozen
 
 
-def step_values(name: str, step: int) -> frozenset[int]:
-    """The values of `*/step` on a field: every step-th value from the field's start."""
-    low, high = BOUNDS[name]
-    return frozenset(range(low, high + 1, check_step(name, step)))
-
-
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A calendar schedule: six fields, a day rule and a time zone.
 
     Each field is EVERY (None) or a frozenset of values within its bounds.
-    `minute_step` / `hour_step` remember a leading-star step (`*/15`), which
-    decides the daylight-saving rule (see docs/schedule-language.md).
+    `minute_step` / `hour_step` remember a leading-star step (`*/15`, or
+    `*/15,7`: the field then holds the step's values and more), which decides
+    the daylight-saving rule (see docs/schedule-language.md).
     """
 
     second: FieldValues = frozenset({0})
@@ -137,18 +132,25 @@ class Schedule:
         self._check_can_fire()
 
     def _check_steps(self) -> None:
+        # A field that starts with `*/N` may list more values (`*/15,7`, as in
+        # Debian cron): the step's values must all be there. The step kept is
+        # the smallest one whose values are all there, so that `*/30,15,45`
+        # and `*/15` (the same values, both starting with a star) are equal.
         for name, step in (("minute", self.minute_step), ("hour", self.hour_step)):
             if step is None:
                 continue
+            values = getattr(self, name)
             expected = step_values(name, step)
-            if getattr(self, name) != expected:
+            if values is None or not expected <= values:
                 raise ScheduleValidationError(
                     f"{name}_step {step} does not match the {name} values "
-                    f"(*/{step} means {sorted(expected)})",
+                    f"(*/{step} means {sorted(expected)}, all of which must be among them)",
                     field=name,
                     value=step,
                     allowed=f"1..{BOUNDS[name][1] - BOUNDS[name][0] + 1}",
                 )
+            smallest = next(s for s in range(1, step + 1) if step_values(name, s) <= values)
+            object.__setattr__(self, f"{name}_step", smallest)
 
     def _check_can_fire(self) -> None:
         # With the OR rule any weekday matches, and with day_of_month EVERY the

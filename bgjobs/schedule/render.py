@@ -4,7 +4,8 @@
 reads back to an equal value: `second …` (or `every second`), then minute,
 hour, day, month, on and `in ZONE` (left out for UTC); EVERY fields left
 out; values ascending with runs of three or more written `A-B`; a kept
-`*/N` written as such; weekdays by name, months by number.
+`*/N` written as such (then the values it does not cover: `*/15,7`);
+weekdays by name, months by number.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
-from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES, DayRule
+from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES, DayRule, step_values
 
 if TYPE_CHECKING:
     from bgjobs.schedule.model import Interval, Schedule
@@ -35,9 +36,9 @@ def schedule_text(s: Schedule) -> str:
     """The canonical calendar-language text of a Schedule."""
     clauses = ["every second" if s.second is None else f"second {_list(s.second)}"]
     if s.minute is not None:
-        clauses.append(f"minute {_stepped(s.minute, s.minute_step)}")
+        clauses.append(f"minute {_stepped(s.minute, s.minute_step, 'minute')}")
     if s.hour is not None:
-        clauses.append(f"hour {_stepped(s.hour, s.hour_step)}")
+        clauses.append(f"hour {_stepped(s.hour, s.hour_step, 'hour')}")
     if s.day_of_month is not None:
         day = f"day {_list(s.day_of_month)}"
         if s.day_rule is DayRule.OR and s.day_of_week is not None:
@@ -83,8 +84,12 @@ def _list(values: frozenset[int], name: object = str) -> str:
     return ",".join(pieces)
 
 
-def _stepped(values: frozenset[int], step: int | None) -> str:
-    return f"*/{step}" if step is not None else _list(values)
+def _stepped(values: frozenset[int], step: int | None, name: str) -> str:
+    if step is None:
+        return _list(values)
+    # `*/15,7`: the step first (it keeps the leading star), then the values it does not cover.
+    extra = values - step_values(name, step)
+    return f"*/{step}" + (f",{_list(extra)}" if extra else "")
 
 
 def _weekday_name(day: int) -> str:
@@ -201,7 +206,9 @@ def _unit_english(unit: str, values: frozenset[int] | None, step: int | None, co
         # "every second of every minute" says nothing "every second" does not.
         return "" if covered else f"every {unit}"
     if step is not None:
-        return f"every {step} {unit}s"
+        extra = values - step_values(unit, step)
+        listed = f" and {_unit_values(unit, extra)}" if extra else ""
+        return f"every {step} {unit}s{listed}"
     return _unit_values(unit, values)
 
 

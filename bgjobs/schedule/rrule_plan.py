@@ -161,7 +161,10 @@ class RulePlan:
             return anchor + timedelta(seconds=whole * period)
         index = self._period_index(start)
         if index % self.interval == 0:
-            return start
+            # From the start of the period, not mid-way: BYSETPOS counts the
+            # whole period's set (the 1st Monday-or-Saturday of a week is
+            # its Monday even when asked on its Saturday).
+            return max(anchor, self._period_start(index))
         return self._period_start(index + self.interval - index % self.interval)
 
     def _period_index(self, moment: datetime) -> int:

@@ -17,7 +17,7 @@ from lark import Token, Tree
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES
 from bgjobs.schedule.grammar import error_at, quote
-from bgjobs.schedule.model import EVERY, FieldValues, step_values
+from bgjobs.schedule.model import EVERY, FieldValues
 
 # More digits than this cannot be a field value or a sensible step; int() of
 # thousands of digits is slow and, past 4300, refused by Python.
@@ -66,8 +66,9 @@ def read_list(spec: FieldSpec, items: Sequence[Tree[Token]], source: str) -> Lis
     """The field value a parsed list stands for; errors point into `source`.
 
     A list that starts with `*` and covers the whole field is EVERY; a minute
-    or hour written `*/N` keeps N (it decides the daylight-saving rule). Any
-    other list is a set, even when it covers the whole field (`0-59`).
+    or hour list that starts with `*/N` keeps N (`*/15,7` too: the leading
+    star decides the daylight-saving rule). Any other list is a set, even
+    when it covers the whole field (`0-59`).
     """
     raw: set[int] = set()
     for item in items:
@@ -81,23 +82,9 @@ def read_list(spec: FieldSpec, items: Sequence[Tree[Token]], source: str) -> Lis
         return ListValue(EVERY, None)
     if spec.name not in ("minute", "hour"):
         return ListValue(values, None)
-    step = (
-        _number(spec, _tokens(first)[-1], source, what="step") if first.data == "star_step" else 0
-    )
-    if step and values == step_values(spec.name, step):
-        return ListValue(values, step)
-    # A leading star changes the daylight-saving rule, and the model keeps it
-    # only as a single `*/N`: a list such as `*/15,7` has no faithful value.
-    listed = ",".join(str(v) for v in sorted(values))
-    raise error_at(
-        source,
-        _start(first),
-        f"a {spec.name} list that starts with '*' must be '*' or '*/N' alone; "
-        f"write the values instead: {listed}",
-        field=spec.name,
-        value=listed,
-        allowed=f"*, */N or a list of values in {spec.low}..{spec.high}",
-    )
+    # `*/15,7`: the list starts with a star, which keeps the elapsed-time
+    # daylight-saving rule (Debian cron looks at the field's first character).
+    return ListValue(values, _number(spec, _tokens(first)[-1], source, what="step"))
 
 
 def _item_values(spec: FieldSpec, item: Tree[Token], source: str) -> range | set[int]:

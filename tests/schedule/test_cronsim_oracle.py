@@ -52,13 +52,21 @@ def cron_field(
 ) -> tuple[str, frozenset[int] | None, int | None]:
     """(cron text, value set or None for `*`, leading-star step or None)."""
     low, high = BOUNDS[name]
-    kinds = ["star", "list", "range"] + (["step", "range_step", "start_step"] if steps else [])
+    kinds = ["star", "list", "range"] + (
+        ["step", "step_list", "range_step", "start_step"] if steps else []
+    )
     kind = draw(st.sampled_from(kinds))
     if kind == "star":
         return "*", None, None
     if kind == "step":
         step = draw(st.integers(2, (high - low + 1) // 2))
         return f"*/{step}", step_values(name, step), step
+    if kind == "step_list":
+        # `*/15,7`: a leading star step with more values (the star keeps its DST rule).
+        step = draw(st.integers(2, (high - low + 1) // 2))
+        extra = draw(st.lists(st.integers(low, high), min_size=1, max_size=3))
+        text = f"*/{step}," + ",".join(str(v) for v in extra)
+        return text, step_values(name, step) | frozenset(extra), step
     if kind == "start_step":
         # `5/15`: from 5 to the end of the field, every 15 (not a leading star).
         start, step = draw(st.integers(low, high)), draw(st.integers(1, high - low))
