@@ -35,10 +35,16 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"how many fire times (default {DEFAULT_COUNT})",
     )
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--after",
         metavar="DATETIME",
         help="start after this time (default now); a naive value is wall time in the zone",
+    )
+    start.add_argument(
+        "--before",
+        metavar="DATETIME",
+        help="list the fires before this time instead, newest first",
     )
     parser.add_argument("--tz", metavar="ZONE", help="IANA zone overriding the schedule's")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -73,26 +79,37 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(policy, (Schedule, RRule)):
         zone_name = policy.timezone
     effective_zone: tzinfo = UTC if zone_name in (None, "UTC") else zone(zone_name)
+    backwards = args.before is not None
     try:
-        after = _start_time(args.after, effective_zone)
+        moment = _start_time(args.before if backwards else args.after, effective_zone, backwards)
     except _BadOption as exc:
         _print_input_error(exc.reason, exc.given, 1, 1)
         return 2
-
+    if backwards:
+        iter_before = getattr(policy, "iter_before", None)
+        if not callable(iter_before):
+            _print_input_error(
+                "--before: this schedule cannot say when it fired", str(policy), 1, 1
+            )
+            return 2
+        fires = iter_before(moment)
+    else:
+        fires = policy.iter_after(moment)
     runs = [
-        format_time(moment.astimezone(effective_zone))
-        for moment in itertools.islice(policy.iter_after(after), args.n)
+        format_time(fire.astimezone(effective_zone)) for fire in itertools.islice(fires, args.n)
     ]
     text, description = str(policy), describe(policy)
     if args.json:
-        print_json(
-            {
-                "schedule": text,
-                "description": description,
-                "timezone": zone_name or "UTC",
-                "next_runs": runs,
-            }
-        )
+        document: dict[str, object] = {
+            "schedule": text,
+            "description": description,
+            "timezone": zone_name or "UTC",
+            "next_runs": [] if backwards else runs,
+        }
+        if backwards:
+            document["before"] = format_time(moment.astimezone(effective_zone))
+            document["previous_runs"] = runs
+        print_json(document)
     else:
         sys.stdout.write("\n".join([text, description, *runs]) + "\n")
     return 0
@@ -107,7 +124,8 @@ class _BadOption(Exception):
         self.given = given
 
 
-def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
+def _start_time(given: str | None, effective_zone: tzinfo, backwards: bool) -> datetime:
+    option = "--before" if backwards else "--after"
     if given is None:
         return datetime.now(UTC).astimezone(effective_zone)
     try:
@@ -118,13 +136,13 @@ def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
             moment = date_parser.parse(given)
     except date_parser.UnknownTimezoneWarning:
         raise _BadOption(
-            f"--after: {given!r} names a time zone that cannot be read; "
+            f"{option}: {given!r} names a time zone that cannot be read; "
             "write a UTC offset instead, such as 2026-03-29T01:30:00-05:00",
             given,
         ) from None
     except (ValueError, OverflowError) as exc:
         raise _BadOption(
-            f"--after: cannot read {given!r} as a date and time ({exc}); "
+            f"{option}: cannot read {given!r} as a date and time ({exc}); "
             "use ISO 8601 such as 2026-03-29T01:30:00+01:00",
             given,
         ) from None

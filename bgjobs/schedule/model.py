@@ -185,6 +185,19 @@ class Schedule:
         """Yield the fire instants strictly after `t`, in order."""
         return next_fire.iter_after(self, t)
 
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last fire instant strictly before the aware datetime `t`, in the schedule's zone.
+
+        The mirror of next_after, with the same daylight-saving rules: a fire
+        returned by one is found by the other. Returns None when nothing fired
+        within 50 years before `t` or after year 1.
+        """
+        return next_fire.prev_before(self, t)
+
+    def iter_before(self, t: datetime) -> Iterator[datetime]:
+        """Yield the fire instants strictly before `t`, newest first."""
+        return next_fire.iter_before(self, t)
+
     def __str__(self) -> str:
         return render.schedule_text(self)
 
@@ -249,6 +262,23 @@ class Interval:
         """`t` plus the interval (real elapsed time); `t` must be aware."""
         next_fire.require_aware(t)
         return t + timedelta(milliseconds=self.ms)
+
+    def prev_before(self, t: datetime) -> datetime:
+        """`t` minus the interval: the mirror of next_after (an Interval has no fixed slots)."""
+        next_fire.require_aware(t)
+        return t - timedelta(milliseconds=self.ms)
+
+    def iter_before(self, t: datetime) -> Iterator[datetime]:
+        """Yield t - k * interval for k = 1, 2, ..., newest first."""
+        next_fire.require_aware(t)
+        step = timedelta(milliseconds=self.ms)
+        current = t
+        while True:
+            try:
+                current = current - step
+            except OverflowError:
+                return
+            yield current
 
     def iter_after(self, t: datetime) -> Iterator[datetime]:
         """Yield t + k * interval for k = 1, 2, ..."""

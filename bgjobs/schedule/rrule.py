@@ -45,10 +45,7 @@ from bgjobs.schedule.rrule_parts import (
     read_datetime,
     read_parts,
 )
-from bgjobs.schedule.rrule_plan import RulePlan
-
-#: The anchor of a rule written without DTSTART: Monday 1973-01-01 00:00:00 on the wall clock.
-DEFAULT_DTSTART: Final = datetime(1973, 1, 1)
+from bgjobs.schedule.rrule_plan import DEFAULT_DTSTART, RulePlan
 
 _WORDS: Final = re.compile(r"[^ \t\r\n]+")
 _DTSTART: Final = re.compile(
@@ -126,6 +123,25 @@ class RRule:
             return self._plan.next_after(t)
         except OverflowError:
             return None
+
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last occurrence strictly before aware `t`, aware in the rule's zone.
+
+        The mirror of next_after (same daylight-saving rule). None when
+        nothing occurred within 50 years before `t`.
+        """
+        require_aware(t)
+        try:
+            return self._plan.prev_before(t)
+        except OverflowError:
+            return None
+
+    def iter_before(self, t: datetime) -> Iterator[datetime]:
+        """Yield the occurrences strictly before `t`, newest first."""
+        current = self.prev_before(t)
+        while current is not None:
+            yield current
+            current = self.prev_before(current)
 
     def iter_after(self, t: datetime) -> Iterator[datetime]:
         """Yield the occurrences strictly after `t`, in order."""

@@ -409,3 +409,63 @@ def test_a_reader_that_goes_away_gets_no_traceback() -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) in (0, 1)
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+# -- --before: the fires before a time, newest first -----------------------------------------
+
+
+def test_before_lists_the_previous_fires_newest_first() -> None:
+    lines = next_runs("at 08:30 in Europe/Stockholm", "--before 2026-01-03T08:30:00+01:00 -n 3")
+    assert lines[:2] == [
+        "second 0 minute 30 hour 8 in Europe/Stockholm",
+        describe(parse("at 08:30 in Europe/Stockholm")),
+    ]
+    # Strictly before: 08:30 on the 3rd itself is not listed.
+    assert lines[2:] == [
+        "2026-01-02T08:30:00+01:00",
+        "2026-01-01T08:30:00+01:00",
+        "2025-12-31T08:30:00+01:00",
+    ]
+
+
+def test_before_mirrors_the_daylight_saving_rules() -> None:
+    # Spring: 02:30 does not exist on 2026-03-29 and fired at 03:00 instead.
+    spring = fire_times("at 02:30 in Europe/Stockholm", "--before 2026-03-29T04:00 -n 2")
+    assert spring == ["2026-03-29T03:00:00+02:00", "2026-03-28T02:30:00+01:00"]
+    # Autumn: 02:30 happens twice on 2026-10-25 and fired at the first.
+    autumn = fire_times("at 02:30 in Europe/Stockholm", "--before 2026-10-25T04:00 -n 2")
+    assert autumn == ["2026-10-25T02:30:00+02:00", "2026-10-24T02:30:00+02:00"]
+    # Elapsed time (`*/1` hour): both 02:30s fired.
+    stepped = fire_times("30 */1 * * * in Europe/Stockholm", "--before 2026-10-25T03:00 -n 2")
+    assert stepped == ["2026-10-25T02:30:00+01:00", "2026-10-25T02:30:00+02:00"]
+
+
+def test_before_an_interval_steps_back_from_the_time() -> None:
+    runs = fire_times("every 90 seconds", "--before 2026-01-01T00:00:00Z -n 2")
+    assert runs == ["2025-12-31T23:58:30+00:00", "2025-12-31T23:57:00+00:00"]
+
+
+def test_before_in_json_keeps_the_keys_and_adds_before_and_previous_runs() -> None:
+    document = next_runs_json(
+        "RRULE:FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+        "--before 2026-03-01T00:00:00Z -n 2",
+    )
+    assert document == {
+        "schedule": "RRULE:FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+        "description": "every month on the last Friday at 09:00:00",
+        "timezone": "UTC",
+        "next_runs": [],
+        "before": "2026-03-01T00:00:00+00:00",
+        "previous_runs": ["2026-02-27T09:00:00+00:00", "2026-01-30T09:00:00+00:00"],
+    }
+
+
+def test_before_and_after_together_are_refused() -> None:
+    result = run_cli("next-runs", "at 08:30", "--before", "2026-01-01", "--after", "2025-01-01")
+    assert "not allowed with" in assert_one_line_error(result, 2)
+
+
+def test_bad_before_is_shown_with_a_caret() -> None:
+    lines = invalid("at 08:30", "--before", "2026-02-30")
+    assert lines[0].startswith("error: --before: ")
+    assert lines[1:] == ["  2026-02-30", "  ^"]

@@ -102,3 +102,49 @@ def reference_next(s: Schedule, t: datetime, window: timedelta) -> datetime | No
     if is_fixed(s):
         return reference_wall_clock(s, t, window)
     return reference_elapsed(s, t, window)
+
+
+# -- the previous fire, scanned the same plain way backwards -------------------
+
+
+def reference_prev_elapsed(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    """Real elapsed time: walk UTC minutes back from t, read each one's wall clock."""
+    t = t.astimezone(UTC)
+    start = t - window
+    m = t.replace(second=0, microsecond=0)
+    while m >= start - MINUTE:
+        if minute_matches(s, m.astimezone(s.zone)):
+            for second in reversed(seconds_of(s)):
+                candidate = m + timedelta(seconds=second)
+                if start <= candidate < t:
+                    return candidate
+        m -= MINUTE
+    return None
+
+
+def reference_prev_wall_clock(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    """Wall clock: the latest of all fires (computed as in reference_wall_clock) before t."""
+    zone = s.zone
+    t = t.astimezone(UTC)
+    start = t - window
+    # End late: a wall time after t's in a repeated hour fired on its first pass.
+    wall = t.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(hours=3)
+    stop = wall - window - timedelta(hours=6)
+    best: datetime | None = None
+    while wall >= stop:
+        if minute_matches(s, wall):
+            for second in seconds_of(s):
+                fire = wall + timedelta(seconds=second)
+                while not exists(zone, fire):
+                    fire += MINUTE
+                instant = fire.replace(tzinfo=zone, fold=0).astimezone(UTC)
+                if start <= instant < t and (best is None or instant > best):
+                    best = instant
+        wall -= MINUTE
+    return best
+
+
+def reference_prev(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    if is_fixed(s):
+        return reference_prev_wall_clock(s, t, window)
+    return reference_prev_elapsed(s, t, window)

@@ -412,3 +412,76 @@ def test_bysetpos_counts_the_whole_period_when_asked_mid_period() -> None:
     # so Saturday 2024-06-01 does not fire even when asked from that Saturday.
     r = rrule("DTSTART:20190101T000001 RRULE:FREQ=WEEKLY;BYDAY=MO,SA;BYSETPOS=1")
     assert r.next_after(at(2024, 6, 1)) == at(2024, 6, 3, 0, 0, 1)
+
+
+# ------------------------------------------------------------------ previous fire
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    rule=rules(),
+    start=st.datetimes(datetime(2019, 1, 1), datetime(2024, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+    before=st.datetimes(datetime(2024, 6, 1), datetime(2026, 6, 1)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+)
+def test_prev_before_agrees_with_dateutil_from_dtstart(
+    rule: str, start: datetime, before: datetime
+) -> None:
+    stamp = start.strftime("%Y%m%dT%H%M%S")
+    try:
+        theirs = du.rrulestr(f"DTSTART:{stamp}\n{rule}")
+    except ValueError:
+        return  # refused alike: test_next_after_agrees_with_dateutil_from_dtstart
+    ours = rrule(f"DTSTART:{stamp} {rule}")
+    expected = theirs.before(before)
+    assert ours.prev_before(before.replace(tzinfo=UTC)) == (
+        None if expected is None else expected.replace(tzinfo=UTC)
+    )
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    rule=rules(),
+    zone=st.sampled_from(["UTC", "Europe/Stockholm", "America/New_York", "Australia/Lord_Howe"]),
+    t=st.datetimes(datetime(2023, 1, 1), datetime(2026, 1, 1)).map(
+        lambda d: d.replace(microsecond=0, tzinfo=UTC)
+    ),
+)
+def test_rrule_prev_and_next_describe_one_set_of_fires(rule: str, zone: str, t: datetime) -> None:
+    try:
+        r = rrule(f"{anchored(rule)} in {zone}")
+    except ScheduleValidationError:
+        return
+    one = timedelta(seconds=1)
+    following = r.next_after(t)
+    if following is not None:
+        assert r.prev_before(following) == r.prev_before(t + one)
+    preceding = r.prev_before(t)
+    if preceding is not None:
+        assert preceding.astimezone(UTC) < t
+        assert r.next_after(preceding) == r.next_after(t - one)
+
+
+def test_rrule_prev_before_follows_the_wall_clock_rule() -> None:
+    # 02:30 Stockholm: skipped on 2024-03-31 (fires at 03:00), repeated on 2024-10-27 (once).
+    r = rrule("RRULE:FREQ=DAILY;BYHOUR=2;BYMINUTE=30;BYSECOND=0 in Europe/Stockholm")
+    spring = r.prev_before(at(2024, 3, 31, 1, 30))  # 03:30 local
+    assert spring is not None and spring.isoformat() == "2024-03-31T03:00:00+02:00"
+    autumn = r.prev_before(at(2024, 10, 27, 1, 10))  # 02:10 local, second pass
+    assert autumn is not None and autumn.isoformat() == "2024-10-27T02:30:00+02:00"
+
+
+def test_rrule_prev_before_stops_at_dtstart_and_after_50_years() -> None:
+    r = rrule("DTSTART:20250101T090000 RRULE:FREQ=DAILY;COUNT=3")
+    assert [f.day for f in r.iter_before(at(2026, 1, 1))] == [3, 2, 1]
+    assert r.prev_before(at(2025, 1, 1, 9)) is None
+    # Without DTSTART a rule has no start: it fired before 1973 too.
+    leap_monday = rrule("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+    assert leap_monday.prev_before(at(1970, 1, 1)) == at(1960, 2, 29)
+    assert rrule("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29").prev_before(at(1, 2, 1)) is None
+    assert rrule("RRULE:FREQ=SECONDLY").prev_before(at(2025, 1, 1, 0, 0, 0)) == at(
+        2024, 12, 31, 23, 59, 59
+    )
