@@ -7,7 +7,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule import next_fire, render
@@ -19,6 +19,12 @@ from bgjobs.schedule.fields import (
     allowed,
     check_value,
     step_values,
+)
+from bgjobs.schedule.month_days import (
+    RELATIVE_DAY_TYPES,
+    NthWeekday,
+    RelativeDay,
+    matching_days,
 )
 
 #: A field's value: None means EVERY (unrestricted), else the set of matching values.
@@ -64,9 +70,11 @@ def zone(name: str) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(name)
 
 
-def _freeze(name: str, values: Iterable[int] | None) -> FieldValues:
+def _freeze(name: str, values: Iterable[int] | None, *, picked: bool = False) -> FieldValues:
+    # `picked`: the field also has relative days (`L`, `2nd monday`), which
+    # restrict it on their own: EVERY becomes "no plain values".
     if values is None:
-        return None
+        return frozenset() if picked else None
     if isinstance(values, (str, bytes)):
         raise ScheduleValidationError(
             f"{name} must be EVERY (None) or a set of whole numbers in {allowed(name)} "
@@ -76,7 +84,7 @@ def _freeze(name: str, values: Iterable[int] | None) -> FieldValues:
             allowed=allowed(name),
         )
     frozen = frozenset(check_value(name, v) for v in values)
-    if not frozen:
+    if not frozen and not picked:
         raise ScheduleValidationError(
             f"{name} must hold at least one value in {allowed(name)} (got an empty set)",
             field=name,
@@ -91,6 +99,10 @@ class Schedule:
     """A calendar schedule: six fields, a day rule and a time zone.
 
     Each field is EVERY (None) or a frozenset of values within its bounds.
+    `relative_days` adds days picked relative to the month to the day of the
+    month (`L`, `LW`, `15W`), `nth_weekdays` to the day of the week (`5#2`,
+    `5L`); either one restricts its field, whose plain values may then be
+    empty (see bgjobs/schedule/month_days.py).
     `minute_step` / `hour_step` remember a leading-star step (`*/15`, or
     `*/15,7`: the field then holds the step's values and more), which decides
     the daylight-saving rule (see docs/schedule-language.md).
@@ -106,11 +118,19 @@ class Schedule:
     hour_step: int | None = None
     day_rule: DayRule = DayRule.AND
     timezone: str = "UTC"
+    relative_days: frozenset[RelativeDay] = frozenset()
+    nth_weekdays: frozenset[NthWeekday] = frozenset()
     _zone: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
+        relative = _freeze_items("relative_days", self.relative_days, RELATIVE_DAY_TYPES)
+        nth = _freeze_items("nth_weekdays", self.nth_weekdays, (NthWeekday,))
+        object.__setattr__(self, "relative_days", relative)
+        object.__setattr__(self, "nth_weekdays", nth)
+        picked = {"day_of_month": bool(relative), "day_of_week": bool(nth)}
         for name in FIELDS:
-            object.__setattr__(self, name, _freeze(name, getattr(self, name)))
+            values = _freeze(name, getattr(self, name), picked=picked.get(name, False))
+            object.__setattr__(self, name, values)
         self._check_steps()
         if not isinstance(self.day_rule, DayRule):
             raise ScheduleValidationError(
@@ -157,6 +177,9 @@ class Schedule:
         # 1st of every month exists. Otherwise some chosen day must exist in
         # some chosen month (Feb 29 counts: it recurs every 4 years, and with
         # a weekday restriction within 28, inside the 50-year search bound).
+        if self.relative_days or self.nth_weekdays:
+            self._check_picked_days_can_fire()
+            return
         if self.day_rule is DayRule.OR or self.day_of_month is None:
             return
         months = self.month if self.month is not None else range(1, 13)
@@ -168,6 +191,33 @@ class Schedule:
                 value=sorted(self.day_of_month),
                 allowed=f"1..{longest} in the chosen months",
             )
+
+    def _check_picked_days_can_fire(self) -> None:
+        # Relative days depend on a month's length and first weekday only:
+        # try every shape each chosen month can have (every one recurs within
+        # 28 years, inside the 50-year search bound).
+        months = self.month if self.month is not None else range(1, 13)
+        for month in months:
+            lengths = (28, 29) if month == 2 else (MAX_DAYS_IN_MONTH[month - 1],)
+            for length in lengths:
+                for first_weekday in range(7):
+                    if matching_days(
+                        first_weekday,
+                        length,
+                        self.day_of_month,
+                        self.relative_days,
+                        self.day_of_week,
+                        self.nth_weekdays,
+                        self.day_rule is DayRule.OR,
+                    ):
+                        return
+        raise ScheduleValidationError(
+            "this schedule can never fire: no day of the chosen months matches both "
+            "its day of the month and its weekday",
+            field="day_of_month",
+            value=sorted(self.day_of_month or ()),
+            allowed="days that some chosen month has",
+        )
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -200,6 +250,26 @@ class Schedule:
 
     def __str__(self) -> str:
         return render.schedule_text(self)
+
+
+def _freeze_items(name: str, items: object, kinds: tuple[type, ...]) -> frozenset[Any]:
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise ScheduleValidationError(
+            f"{name} must be a set of {', '.join(k.__name__ for k in kinds)} (got {items!r})",
+            field=name,
+            value=items,
+            allowed=", ".join(k.__name__ for k in kinds),
+        )
+    frozen = frozenset(items)
+    for item in frozen:
+        if not isinstance(item, kinds):
+            raise ScheduleValidationError(
+                f"{name} must hold only {', '.join(k.__name__ for k in kinds)} (got {item!r})",
+                field=name,
+                value=item,
+                allowed=", ".join(k.__name__ for k in kinds),
+            )
+    return frozen
 
 
 #: Interval bounds, in milliseconds. A "year" is 365.25 days.

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Final
 
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import DayRule
+from bgjobs.schedule.month_days import matching_days
 
 if TYPE_CHECKING:
     from bgjobs.schedule.model import Schedule
@@ -225,11 +226,13 @@ class _Plan:
         "minutes",
         "months",
         "on_wall_clock",
+        "schedule",
         "seconds",
         "zone",
     )
 
     def __init__(self, s: Schedule) -> None:
+        self.schedule = s
         self.months = _sorted(s.month, 1, 12)
         self.hours = _sorted(s.hour, 0, 23)
         self.minutes = _sorted(s.minute, 0, 59)
@@ -270,15 +273,18 @@ class _Plan:
         return days
 
     def _matching_days(self, first_weekday: int, length: int) -> tuple[int, ...]:
-        # A month's matching days depend only on its length and the weekday it starts on.
-        dom, dow, either = self.day_of_month, self.day_of_week, self.either_day
-        matching = []
-        for day in range(1, length + 1):
-            dom_ok = dom is None or day in dom
-            dow_ok = dow is None or (first_weekday + day - 1) % 7 + 1 in dow
-            if (dom_ok or dow_ok) if either else (dom_ok and dow_ok):
-                matching.append(day)
-        return tuple(matching)
+        # A month's matching days depend only on its length and the weekday it
+        # starts on; so do the relative days (`L`, `15W`, `5#2`).
+        s = self.schedule
+        return matching_days(
+            first_weekday,
+            length,
+            s.day_of_month,
+            s.relative_days,
+            s.day_of_week,
+            s.nth_weekdays,
+            self.either_day,
+        )
 
     def year_can_match(self, year: int) -> bool:
         """Does any chosen month of the year have a matching day?

@@ -13,11 +13,13 @@ of SPEC 2.4 literally:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import calendar
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bgjobs.schedule.fields import DayRule
 from bgjobs.schedule.model import Schedule
+from bgjobs.schedule.month_days import LastDay, LastWeekday, NearestWeekday, NthWeekday
 
 MINUTE = timedelta(minutes=1)
 
@@ -44,10 +46,40 @@ def minute_matches(s: Schedule, wall: datetime) -> bool:
     def ok(values: frozenset[int] | None, value: int) -> bool:
         return values is None or value in values
 
-    dom = ok(s.day_of_month, wall.day)
-    dow = ok(s.day_of_week, wall.isoweekday())
+    dom = ok(s.day_of_month, wall.day) or any(picks(item, wall) for item in s.relative_days)
+    dow = ok(s.day_of_week, wall.isoweekday()) or any(picks(item, wall) for item in s.nth_weekdays)
     day = (dom or dow) if s.day_rule is DayRule.OR else (dom and dow)
     return day and ok(s.month, wall.month) and ok(s.hour, wall.hour) and ok(s.minute, wall.minute)
+
+
+def picks(item: object, wall: datetime) -> bool:
+    """Does a relative day (`L`, `L-N`, `LW`, `NW`, `D#N`, `DL`) pick the wall time's day?
+
+    Written the way Quartz documents them, one day at a time.
+    """
+    last = calendar.monthrange(wall.year, wall.month)[1]
+    if isinstance(item, LastDay):
+        return wall.day == last - item.before
+    if isinstance(item, LastWeekday):
+        weekdays = [
+            d for d in range(last, last - 7, -1) if date(wall.year, wall.month, d).weekday() < 5
+        ]
+        return wall.day == weekdays[0]
+    if isinstance(item, NearestWeekday):
+        if item.day > last:
+            return False
+        target = date(wall.year, wall.month, item.day)
+        if target.weekday() == 5:  # Saturday: the Friday before, or Monday the 3rd
+            return wall.day == (item.day - 1 if item.day > 1 else 3)
+        if target.weekday() == 6:  # Sunday: the Monday after, or the Friday before the end
+            return wall.day == (item.day + 1 if item.day < last else item.day - 2)
+        return wall.day == item.day
+    assert isinstance(item, NthWeekday)
+    if wall.isoweekday() != item.weekday:
+        return False
+    if item.nth == -1:
+        return wall.day + 7 > last
+    return (wall.day - 1) // 7 + 1 == item.nth
 
 
 def seconds_of(s: Schedule) -> list[int]:
