@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,8 +39,21 @@ def _zone_names_by_lower() -> dict[str, str]:
     return {name.lower(): name for name in zoneinfo.available_timezones()}
 
 
+#: What an IANA zone name looks like: up to four parts of letters, digits and `_+-`
+#: (America/Argentina/Buenos_Aires, Etc/GMT+5). The longest real one has 32 characters.
+_ZONE_SHAPE: Final = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+){0,3}")
+_MAX_ZONE_LENGTH: Final = 64
+_QUOTE_LIMIT: Final = 40
+
+
 def canonical_zone_name(name: str) -> str:
-    """Return the IANA spelling of a zone name matched case-insensitively, or raise."""
+    """Return the IANA spelling of a zone name matched case-insensitively, or raise.
+
+    Only ScheduleValidationError ever leaves: a name that cannot be a zone
+    (too long, too deep, odd characters) is refused before zoneinfo looks it
+    up, since zoneinfo's own lookup can fail in other ways (a 400-part name
+    exhausts its recursion).
+    """
     if not isinstance(name, str) or not name.strip():
         raise ScheduleValidationError(
             f"time zone must be an IANA zone name such as 'Europe/Stockholm' (got {name!r})",
@@ -52,16 +66,20 @@ def canonical_zone_name(name: str) -> str:
     found = _zone_names_by_lower().get(name.lower())
     if found is not None:
         return found
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleValidationError(
-            f"unknown time zone {name!r}: use an IANA zone name such as 'Europe/Stockholm'",
-            field="timezone",
-            value=name,
-            allowed="an IANA time zone name",
-        ) from None
-    return name
+    if len(name) <= _MAX_ZONE_LENGTH and _ZONE_SHAPE.fullmatch(name):
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError, RecursionError):
+            pass
+        else:
+            return name
+    shown = name if len(name) <= _QUOTE_LIMIT else name[: _QUOTE_LIMIT - 3] + "..."
+    raise ScheduleValidationError(
+        f"unknown time zone {shown!r}: use an IANA zone name such as 'Europe/Stockholm'",
+        field="timezone",
+        value=name,
+        allowed="an IANA time zone name",
+    )
 
 
 @functools.cache
