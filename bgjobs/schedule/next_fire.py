@@ -106,7 +106,8 @@ def prev_before(
     (50 by default) or after year 1.
     """
     plan = _plan_for(schedule)
-    require_aware(t)
+    if type(t) is not datetime or t.tzinfo is not plan.zone:
+        require_aware(t)
     try:
         if t.microsecond:
             # Fires are whole seconds: the last one before 10:00:00.5 is the
@@ -592,7 +593,7 @@ class _Plan:
 
     def prev_before(self, t: datetime, within_years: int) -> datetime | None:
         zone = self.zone
-        local = t.astimezone(_UTC).astimezone(zone)
+        local = t if t.tzinfo is zone else t.astimezone(zone)
         w = (local.year, local.month, local.day, local.hour, local.minute, local.second)
         offset0, offset1 = self.readings(w)
         if offset0 == offset1:
@@ -608,10 +609,13 @@ class _Plan:
                 self.on_wall_clock and self._maybe_after_a_transition(c, offset0)
             ):
                 return self.fire(c)
-        return self._prev_near_a_transition(local, within_years)
+        return self._prev_near_a_transition(t, within_years)
 
-    def _prev_near_a_transition(self, local: datetime, within_years: int) -> datetime | None:
+    def _prev_near_a_transition(self, t: datetime, within_years: int) -> datetime | None:
         """The general case: t or the last match is repeated or skipped, or follows a gap."""
+        # Read the wall clock back from the instant: a repeated or skipped
+        # wall time handed in by the caller means what its fold says (PEP 495).
+        local = t.astimezone(_UTC).astimezone(self.zone)
         w = (local.year, local.month, local.day, local.hour, local.minute, local.second)
         offset0, offset1 = self.offsets(w)
         t_offset = offset1 if local.fold else offset0
