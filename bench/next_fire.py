@@ -235,7 +235,7 @@ def main() -> None:
     args = options.parse_args()
 
     print(f"µs per fire time (best of {args.repeat} chains of {args.fires})")
-    header = f"{'expression':18} {'zone':17} {'way':4} {'bgjobs':>8} {'cronsim':>8} {'croniter':>9}"
+    header = f"{'expression':24} {'zone':17} {'way':4} {'bgjobs':>8} {'cronsim':>8} {'croniter':>9}"
     print(header + f" {'/cronsim':>9} {'/croniter':>10}")
     ratios: dict[tuple[str, bool], list[float]] = {}
     for case in CASES:
@@ -262,7 +262,7 @@ def main() -> None:
                 cells.append(f"{theirs:{width}.2f}")
                 vs.append(f"{ours / theirs:{width + 1}.3f}")
             way = "prev" if backwards else "next"
-            print(f"{case.text:18} {case.zone:17} {way:4} {' '.join(cells)} {' '.join(vs)}")
+            print(f"{case.text:24} {case.zone:17} {way:4} {' '.join(cells)} {' '.join(vs)}")
     for (peer, backwards), found in sorted(ratios.items()):
         way = "prev" if backwards else "next"
         print(
