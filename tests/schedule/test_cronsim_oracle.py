@@ -21,6 +21,10 @@ Known differences, handled explicitly:
    fires at 02:00 (+10:30), cronsim says 02:30. Where cronsim disagrees on
    such a schedule in Australia/Lord_Howe, the brute-force reference
    (tests/schedule/reference.py) decides instead.
+4. Backwards (reverse=True), cronsim misses the second pass of a repeated
+   hour on real elapsed time: before 2000-03-12 20:00 in America/Santiago,
+   `* * * * 0L,6` gives 23:59-03:00 where 23:59-04:00 came later. Where the
+   backward walks disagree outside UTC, the reference decides.
 """
 
 from __future__ import annotations
@@ -309,10 +313,7 @@ def test_cron_with_quartz_extensions_reverses_like_cronsim(data: st.DataObject, 
     ours = [utc(f) for f in itertools.islice(s.iter_before(t), 3)]
     theirs = [utc(f) for f in itertools.islice(CronSim(text, t, reverse=True), 3)]
     if ours != theirs and zone != "UTC":
-        # Backwards, cronsim also misses the second pass of a repeated hour
-        # (America/Santiago, `* * * * 0L,6` before 2000-03-12 20:00: it returns
-        # 23:59-03:00 where 23:59-04:00 came later), besides difference 3 in
-        # the module docstring. The brute-force reference decides.
+        # Differences 3 and 4 in the module docstring: the reference decides.
         later = utc(t)
         for fire in ours:
             assert reference_prev(s, later, later - fire + MINUTE) == fire, text
