@@ -131,14 +131,15 @@ class RulePlan:
 
         Later ordinary wall times fire later; only a gap's moves (02:30:50 fires
         at 03:00:50, after 03:00:05) break that order, and only within the gap
-        and the minute after it. So the walk stops at the first ordinary
-        occurrence that fires at or after `before`.
+        and the minute after it. So the walk ends at the wall time of `before`
+        (see _last_wall_before), or at the first ordinary occurrence that fires
+        at or after `before`.
         """
         # Starting a little earlier catches a gap just before the window, whose
         # moved fires land inside it.
         start -= _gap_lookback(start.replace(tzinfo=self.zone).astimezone(UTC), self.zone)
         best: datetime | None = None
-        for occurrence in self._occurrences(start, _far_limit(before, self.zone)):
+        for occurrence in self._occurrences(start, _last_wall_before(before, self.zone)):
             instant = _instant(occurrence, self.zone)
             if instant < before:
                 if best is None or instant > best:
@@ -325,12 +326,19 @@ def _search_limit_back(wall: datetime) -> datetime:
     return wall.replace(year=year, day=min(wall.day, 28) if wall.month == 2 else wall.day)
 
 
-def _far_limit(before: datetime, where: tzinfo) -> datetime:
-    # Occurrences up to a day past `before` on the wall clock: far enough for
-    # the walk to meet an ordinary occurrence at or after it, and bounded so
-    # that a rule whose last occurrence lies before `before` ends the walk.
+def _last_wall_before(before: datetime, where: tzinfo) -> datetime:
+    """The latest wall time whose fire can come before the instant `before`.
+
+    Later wall times fire later, except on the second pass of a repeated
+    hour: there, the rest of the hour fired on its first pass, before
+    `before`. So the walk may stop at `before`'s own wall time, or at the end
+    of the repeated hour it lies in. (A gap's moved fires come after the gap,
+    so they are after `before` too.)
+    """
     wall = before.astimezone(where).replace(tzinfo=None)
-    return wall + timedelta(days=1) if wall.year < 9999 else datetime(9999, 12, 31, 23, 59, 59)
+    first = wall.replace(tzinfo=where, fold=0).utcoffset() or timedelta()
+    second = wall.replace(tzinfo=where, fold=1).utcoffset() or timedelta()
+    return wall + (first - second) if first > second else wall
 
 
 def _skipped(wall: datetime, where: tzinfo) -> bool:
