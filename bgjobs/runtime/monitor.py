@@ -45,8 +45,10 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        abandoned_threads: Callable[[], int] = lambda: 0,
     ) -> None:
         self._context = context
+        self._abandoned_threads = abandoned_threads
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -71,7 +73,7 @@ class Monitor:
 
     def run(self) -> None:
         interval = self._heartbeat.every.total_seconds()
-        while not self.stopped.wait(interval):
+        while not self._context.clock.wait(self.stopped, interval):
             self.tick()
 
     def tick(self) -> list[Job]:
@@ -82,8 +84,12 @@ class Monitor:
         # write waited (a lock, a reconnect), our own row must still look alive.
         now = context.clock.now()
         started = time.monotonic()
+        abandoned = self._abandoned_threads()
         alive = context.with_db_retry(
-            "heartbeat_worker", lambda: context.adapter.heartbeat_worker(context.owner, now=now)
+            "heartbeat_worker",
+            lambda: context.adapter.heartbeat_worker(
+                context.owner, now=now, abandoned_threads=abandoned
+            ),
         )
         if not alive:
             # Another process thought we were dead and swept our row (a long pause,
