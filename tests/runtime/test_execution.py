@@ -309,7 +309,7 @@ def test_enqueue_async_never_blocks_and_runs(adapter: Adapter) -> None:
 
 
 def test_settings_and_handlers_are_checked_where_they_are_written(adapter: Adapter) -> None:
-    with pytest.raises(ConfigurationError, match="max_concurrent_jobs.*expected a whole number"):
+    with pytest.raises(ConfigurationError, match=r"max_concurrent_jobs.*expected a whole number"):
         Queue("q", max_concurrent_jobs=0)
     with pytest.raises(ConfigurationError, match="poll_interval"):
         Queue("q", poll_interval=timedelta(0))
