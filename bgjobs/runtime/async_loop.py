@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
+import inspect
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -60,6 +63,19 @@ class AsyncRun:
             self._done.set_result(task.result())
 
 
+#: Called on the loop thread when a spawned coroutine ends: (value, None) or (None, error).
+Finished = Callable[[Any, BaseException | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """A coroutine to start on the loop without anyone waiting for it."""
+
+    make: Callable[[], object]  # called on the loop thread: the handler call itself
+    finished: Finished
+    started: Callable[[asyncio.Task[Any]], None]  # gets the task, so it can be cancelled
+
+
 class AsyncLoop:
     """An asyncio loop on a daemon thread, started on first use."""
 
@@ -70,6 +86,18 @@ class AsyncLoop:
 
     def run(self, coro: Coroutine[Any, Any, Any]) -> AsyncRun:
         return AsyncRun(self._started(), coro)
+
+    def spawn(self, items: list[Spawn]) -> None:
+        """Start every item's coroutine, waking the loop once for the whole batch."""
+        loop = self._started()
+        loop.call_soon_threadsafe(_start_all, loop, items)
+
+    def call_soon(self, callback: Callable[[], object]) -> None:
+        """Run `callback` on the loop thread (to cancel a task from another thread)."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # stopped: the task ended with it
+                loop.call_soon_threadsafe(callback)
 
     def _started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -91,3 +119,29 @@ class AsyncLoop:
             return
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout)
+
+
+def _start_all(loop: asyncio.AbstractEventLoop, items: list[Spawn]) -> None:
+    for item in items:
+        try:
+            awaitable = item.make()
+            if not inspect.isawaitable(awaitable):
+                raise TypeError(f"an async handler returned {awaitable!r}, not an awaitable")
+        except BaseException as exc:  # the handler call itself raised
+            item.finished(None, exc)
+            continue
+        coro = awaitable if asyncio.iscoroutine(awaitable) else _awaited(awaitable)
+        task = loop.create_task(coro)
+        task.add_done_callback(functools.partial(_report, item.finished))
+        item.started(task)
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+def _report(finished: Finished, task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        finished(None, asyncio.CancelledError())
+        return
+    finished(task.result() if task.exception() is None else None, task.exception())

@@ -17,6 +17,8 @@ replaces the thread), and whatever the handler does later changes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 import logging
 import threading
@@ -41,7 +43,7 @@ from bgjobs.events import (
 )
 from bgjobs.jobs import Handler, Job, encode_payload
 from bgjobs.retry import Backoff
-from bgjobs.runtime.async_loop import AsyncLoop
+from bgjobs.runtime.async_loop import AsyncLoop, Spawn
 from bgjobs.runtime.context import RuntimeContext, describe_exception
 from bgjobs.runtime.deadlines import Deadlines
 from bgjobs.runtime.handlers import is_async_handler
@@ -137,9 +139,67 @@ class Executor:
     ) -> Ran | None:
         """Run the handler on this thread; None if the run was abandoned meanwhile.
 
+        An async handler runs on the event loop while this thread waits.
         `on_abandon` (queue runners) receives the outcome of a run abandoned
         after its grace; without it a run is never abandoned.
         """
+        begun = self._begin(job, policy, on_abandon)
+        if isinstance(begun, Ran):
+            return begun
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = self._call(begun, handler)
+        except BaseException as exc:  # a handler's failure of any kind is the job's failure
+            error = exc
+        return self._end(begun, value, error)
+
+    def start_async(
+        self,
+        jobs: list[Job],
+        handler_of: Callable[[Job], Handler],
+        policy: RunPolicy,
+        on_done: Callable[[Ran], None],
+    ) -> None:
+        """Start async handlers on the event loop and return at once, without a thread each.
+
+        `on_done` receives each run's outcome on the loop thread (or, for a
+        run abandoned after its grace, on the deadline thread).
+        """
+        spawns: list[Spawn] = []
+        for job in jobs:
+            begun = self._begin(job, policy, on_done)
+            if isinstance(begun, Ran):
+                on_done(begun)
+                continue
+            spawns.append(
+                Spawn(
+                    make=functools.partial(handler_of(job), job),
+                    finished=functools.partial(self._async_finished, begun, on_done),
+                    started=functools.partial(self._async_started, begun),
+                )
+            )
+        if spawns:
+            self._loop.spawn(spawns)
+
+    def _async_started(self, run: _Run, task: asyncio.Task[Any]) -> None:
+        with run.lock:
+            run.cancel_task = lambda: self._loop.call_soon(task.cancel)
+            stopped = run.timed_out or run.cancelled
+        if stopped:  # asked to stop before the task existed
+            task.cancel()
+
+    def _async_finished(
+        self, run: _Run, on_done: Callable[[Ran], None], value: Any, error: BaseException | None
+    ) -> None:
+        ran = self._end(run, value, error)
+        if ran is not None:
+            on_done(ran)
+
+    def _begin(
+        self, job: Job, policy: RunPolicy, on_abandon: Callable[[Ran], None] | None
+    ) -> _Run | Ran:
+        """Register the run and start its timeout; or the outcome of a job that must not run."""
         refused = self.refuse(job, policy)
         if refused is not None:
             return refused
@@ -153,15 +213,13 @@ class Executor:
         timeout = policy.timeout_of(job)
         if timeout is not None:
             self._deadlines.at(run.started + timeout.total_seconds(), lambda: self._time_out(run))
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            value = self._call(run, handler)
-        except BaseException as exc:  # a handler's failure of any kind is the job's failure
-            error = exc
-        duration = clock.monotonic() - run.started
+        return run
+
+    def _end(self, run: _Run, value: Any, error: BaseException | None) -> Ran | None:
+        """The outcome of a run whose handler returned or raised; None if it was abandoned."""
+        duration = self._context.clock.monotonic() - run.started
         with self._lock:
-            self._runs.pop(job.id, None)
+            self._runs.pop(run.job.id, None)
         with run.lock:
             run.finished = True
             if run.abandoned:
@@ -187,6 +245,10 @@ class Executor:
                 "function: make it `async def` (or give it an `async def __call__`)"
             )
         return value
+
+    def is_async(self, handler: Handler) -> bool:
+        """True for handlers that run on the event loop (see runtime/handlers.py)."""
+        return self._is_async(handler)
 
     def _is_async(self, handler: Handler) -> bool:
         found = self._async.get(id(handler))

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from bgjobs.db.adapter import Outcome, Released, RetryLater
 from bgjobs.events import Event, JobReleased, JobReserved, PollingStarted, PollingStopped
-from bgjobs.jobs import Job
+from bgjobs.jobs import Handler, Job
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.config import Queue
 from bgjobs.runtime.context import RuntimeContext
@@ -55,6 +55,9 @@ class QueueRunner:
         )
         self._names = tuple(sorted(queue.job_names))
         self._handlers = {worker.job_name: worker.handler for worker in queue.workers}
+        self._async_names = frozenset(
+            worker.job_name for worker in queue.workers if executor.is_async(worker.handler)
+        )
         self._listeners = queue.listeners
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -160,13 +163,28 @@ class QueueRunner:
         if solo is not None:
             self._start_solo(solo, [job for job in runnable if job is not solo])
             return len(jobs)
+        on_loop = [job for job in runnable if job.name in self._async_names]
+        on_threads = [job for job in runnable if job.name not in self._async_names]
         with self._lock:
             self._in_use += len(runnable)
-            for job in runnable:
+            for job in on_threads:
                 self._unstarted[job.id] = job
-        for job in runnable:
+            for job in on_loop:
+                self._running[job.id] = job
+        for job in on_threads:
             self._tasks.put(job)
+        if on_loop:
+            # Async handlers need no thread of their own: the whole batch starts on
+            # the event loop at once, and each outcome is handed over from there.
+            self._executor.start_async(on_loop, self._handler_of, self._policy, self._on_async_done)
         return len(jobs)
+
+    def _handler_of(self, job: Job) -> Handler:
+        return self._handlers[job.name]
+
+    def _on_async_done(self, ran: Ran) -> None:
+        self._completer.submit(ran.outcome, self._on_committed(ran))
+        self._free_slot(ran.job)
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
