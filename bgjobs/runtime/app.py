@@ -29,15 +29,21 @@ from bgjobs.jobs import Job, JobRequest
 from bgjobs.runtime.async_loop import AsyncLoop
 from bgjobs.runtime.canceller import Canceller
 from bgjobs.runtime.completer import Completer
-from bgjobs.runtime.config import Queue, ScheduledJob
+from bgjobs.runtime.config import (
+    HeartbeatSettings,
+    Queue,
+    RestartTolerance,
+    RetentionSettings,
+    ScheduledJob,
+)
 from bgjobs.runtime.context import RuntimeContext, seconds
 from bgjobs.runtime.deadlines import Deadlines
 from bgjobs.runtime.executor import Executor
 from bgjobs.runtime.handlers import check_handler
-from bgjobs.runtime.monitor import HeartbeatSettings, Monitor, RetentionSettings
+from bgjobs.runtime.monitor import Monitor
 from bgjobs.runtime.queue_runner import QueueRunner
 from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
-from bgjobs.runtime.supervisor import RestartTolerance, Supervisor
+from bgjobs.runtime.supervisor import Supervisor
 from bgjobs.schedule import parse
 from bgjobs.schedule.policy import SchedulePolicy
 
@@ -129,7 +135,6 @@ class BgJobsBuilder:
                 "bgjobs.new() needs a database adapter such as SqliteAdapter "
                 f"(got {self.adapter!r})"
             )
-        self._validate_settings()
         queue_names: set[str] = set()
         for queue in self.queues:
             if queue.name in queue_names:
@@ -160,38 +165,6 @@ class BgJobsBuilder:
                 )
             resolved.append(_resolve(item))
         return tuple(resolved)
-
-    def _validate_settings(self) -> None:
-        every, lease = self.heartbeat.every, self.heartbeat.lease
-        if not isinstance(every, timedelta) or every <= timedelta(0):
-            raise ConfigurationError(
-                f"heartbeat every must be a positive timedelta (got {every!r})"
-            )
-        if not isinstance(lease, timedelta) or lease <= every:
-            raise ConfigurationError(
-                f"heartbeat lease ({lease}) must be longer than the heartbeat interval ({every})"
-            )
-        tolerance = self.restart_tolerance
-        if (
-            isinstance(tolerance.max_restarts, bool)
-            or not isinstance(tolerance.max_restarts, int)
-            or tolerance.max_restarts < 0
-        ):
-            raise ConfigurationError(
-                f"max_restarts must be a whole number >= 0 (got {tolerance.max_restarts!r})"
-            )
-        if not isinstance(tolerance.within, timedelta) or tolerance.within <= timedelta(0):
-            raise ConfigurationError(
-                f"restart tolerance window must be a positive timedelta (got {tolerance.within!r})"
-            )
-        for label, keep in (
-            ("succeeded", self.retention.succeeded),
-            ("failed", self.retention.failed),
-        ):
-            if keep is not None and (not isinstance(keep, timedelta) or keep <= timedelta(0)):
-                raise ConfigurationError(
-                    f"retention of {label} jobs must be a positive timedelta or None (got {keep!r})"
-                )
 
 
 def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:

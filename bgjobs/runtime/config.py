@@ -67,6 +67,47 @@ def _backoff(value: object, where: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    """How often this process heartbeats (and sweeps), and when a silent one counts as dead."""
+
+    every: timedelta = timedelta(seconds=5)
+    lease: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        _positive_timedelta(self.every, "heartbeat every")
+        if not isinstance(self.lease, timedelta) or self.lease <= self.every:
+            raise ConfigurationError(
+                f"heartbeat lease: expected a timedelta longer than the heartbeat interval "
+                f"({self.every}), got {self.lease!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long finished jobs are kept; None keeps them forever."""
+
+    succeeded: timedelta | None = timedelta(days=7)
+    failed: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        for label, keep in (("succeeded", self.succeeded), ("failed", self.failed)):
+            if keep is not None:
+                _positive_timedelta(keep, f"retention of {label} jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class RestartTolerance:
+    """How many restarts of runtime threads within `within` before the runtime gives up."""
+
+    max_restarts: int = 3
+    within: timedelta = timedelta(seconds=5)
+
+    def __post_init__(self) -> None:
+        _whole_number(self.max_restarts, "max_restarts", minimum=0)
+        _positive_timedelta(self.within, "restart tolerance window")
+
+
+@dataclass(frozen=True, slots=True)
 class Queue:
     """A named queue: which workers it runs, how many jobs at once, and how it retries."""
 

@@ -7,31 +7,21 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
+from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import RuntimeContext
+
+__all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
 #: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
 PRUNE_SECONDS_PER_SWEEP = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSettings:
-    every: timedelta = timedelta(seconds=5)
-    lease: timedelta = timedelta(seconds=30)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    succeeded: timedelta | None = timedelta(days=7)
-    failed: timedelta | None = None
 
 
 class Monitor:

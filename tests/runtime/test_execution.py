@@ -342,3 +342,15 @@ def test_fake_clock_steps_a_waiting_loop_without_sleeping() -> None:
     assert results == [False]
     assert time.monotonic() - started < 10
     assert clock.monotonic() == 60.0
+
+
+def test_runtime_settings_check_themselves(adapter: Adapter) -> None:
+    builder = bgjobs.new(adapter)
+    with pytest.raises(ConfigurationError, match="heartbeat lease: expected a timedelta longer"):
+        builder.with_heartbeat(every=timedelta(seconds=5), lease=timedelta(seconds=5))
+    with pytest.raises(ConfigurationError, match="heartbeat every: expected a positive"):
+        builder.with_heartbeat(every=timedelta(0))
+    with pytest.raises(ConfigurationError, match="max_restarts: expected a whole number >= 0"):
+        builder.with_restart_tolerance(max_restarts=-1)
+    with pytest.raises(ConfigurationError, match="retention of failed jobs"):
+        builder.with_retention(failed=timedelta(days=-1))
