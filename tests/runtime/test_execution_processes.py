@@ -91,3 +91,26 @@ def test_cancel_reaches_a_job_running_in_another_process_within_a_second(
         codes = workers.stop_all()
         adapter.close()
     assert codes == [0], workers.stderr_text()
+
+
+def test_a_worker_process_runs_async_handlers_and_stores_their_results(
+    database_url: str, workers_factory: Callable[..., Workers]
+) -> None:
+    adapter = adapter_from_url(database_url)
+    adapter.migrate()
+    workers = workers_factory(database_url, POLL_MS="100", CONCURRENCY="3")
+    workers.start(1)
+    try:
+        jobs = adapter.enqueue_many([JobRequest("async_noop", n) for n in range(30)])
+        wait_until(
+            lambda: all(getattr(adapter.get_job(j.id), "state", "") == "succeeded" for j in jobs),
+            60,
+            "the async jobs to succeed",
+        )
+        assert [getattr(adapter.get_job(j.id), "result", None) for j in jobs] == [
+            {"n": n} for n in range(30)
+        ]
+    finally:
+        codes = workers.stop_all()
+        adapter.close()
+    assert codes == [0], workers.stderr_text()
