@@ -354,3 +354,39 @@ def test_runtime_settings_check_themselves(adapter: Adapter) -> None:
         builder.with_restart_tolerance(max_restarts=-1)
     with pytest.raises(ConfigurationError, match="retention of failed jobs"):
         builder.with_retention(failed=timedelta(days=-1))
+
+
+@pytest.mark.postgres
+def test_enqueue_async_on_the_callers_async_connection_commits_with_it(postgres_url: str) -> None:
+    import psycopg
+
+    from bgjobs.db import PostgresAdapter
+
+    adapter = PostgresAdapter(postgres_url)
+    adapter.migrate()
+
+    async def scenario() -> tuple[str, str]:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            async with conn.transaction():
+                kept = await adapter.enqueue_async(JobRequest("a", 1), connection=conn)
+                [keyed] = await adapter.enqueue_many_async(
+                    [JobRequest("a", 2).with_unique_key("k")], connection=conn
+                )
+                again = await adapter.enqueue_async(
+                    JobRequest("a", 3).with_unique_key("k"), connection=conn
+                )
+                assert again.id == keyed.id and again.payload == 2
+            try:
+                async with conn.transaction():
+                    dropped = await adapter.enqueue_async(JobRequest("a", 4), connection=conn)
+                    raise RuntimeError("the caller's transaction fails")
+            except RuntimeError:
+                pass
+        return kept.id, dropped.id
+
+    try:
+        kept_id, dropped_id = asyncio.run(scenario())
+        assert getattr(adapter.get_job(kept_id), "payload", None) == 1
+        assert adapter.get_job(dropped_id) is None  # rolled back with the caller's data
+    finally:
+        adapter.close()
