@@ -37,7 +37,6 @@ from bgjobs.runtime.config import (
     ScheduledJob,
 )
 from bgjobs.runtime.context import RuntimeContext, seconds
-from bgjobs.runtime.deadlines import Deadlines
 from bgjobs.runtime.executor import Executor
 from bgjobs.runtime.handlers import check_handler
 from bgjobs.runtime.monitor import Monitor
@@ -213,8 +212,7 @@ class BgJobs:
         )
         self._completer = Completer(self._context)
         self._loop = AsyncLoop()
-        self._deadlines = Deadlines(self._context.clock)
-        self._executor = Executor(self._context, self._loop, self._deadlines)
+        self._executor = Executor(self._context, self._loop)
         self._queues = [
             QueueRunner(q, self._context, self._completer, self._executor) for q in builder.queues
         ]
@@ -472,7 +470,7 @@ class BgJobs:
             self._completer.close(max(0.5, deadline - time.monotonic()))
         for runner in self._queues:
             runner.end_handlers()
-        self._deadlines.close()
+        self._executor.close()
         self._loop.close()
         self._monitor.stopped.set()
         self._supervisor.join(time.monotonic() + 5.0, only=[self._monitor.name])

@@ -45,9 +45,9 @@ from bgjobs.jobs import Handler, Job, encode_payload
 from bgjobs.retry import Backoff
 from bgjobs.runtime.async_loop import AsyncLoop, Spawn
 from bgjobs.runtime.context import RuntimeContext, describe_exception
-from bgjobs.runtime.deadlines import Deadlines
 from bgjobs.runtime.handlers import is_async_handler
 from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure, safe_outcome
+from bgjobs.runtime.watchdog import Watchdog
 
 logger = logging.getLogger("bgjobs")
 
@@ -90,6 +90,8 @@ class _Run:
     started: float
     on_abandon: Callable[[Ran], None] | None
     cancel_task: Callable[[], None] | None = None
+    timeout_at: float | None = None  # clock.monotonic() when the timeout passes
+    abandon_at: float | None = None  # ... and when the run is abandoned (once asked to stop)
     timed_out: bool = False
     cancelled: bool = False
     finished: bool = False
@@ -100,10 +102,10 @@ class _Run:
 class Executor:
     """Runs claimed jobs and knows which ones are running, so they can be stopped."""
 
-    def __init__(self, context: RuntimeContext, loop: AsyncLoop, deadlines: Deadlines) -> None:
+    def __init__(self, context: RuntimeContext, loop: AsyncLoop) -> None:
         self._context = context
         self._loop = loop
-        self._deadlines = deadlines
+        self._watchdog = Watchdog(context.clock, self._check_deadlines)
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
         self._cancel_requested: frozenset[str] = frozenset()
@@ -212,7 +214,8 @@ class Executor:
         )
         timeout = policy.timeout_of(job)
         if timeout is not None:
-            self._deadlines.at(run.started + timeout.total_seconds(), lambda: self._time_out(run))
+            run.timeout_at = run.started + timeout.total_seconds()
+            self._watchdog.poke(run.timeout_at)
         return run
 
     def _end(self, run: _Run, value: Any, error: BaseException | None) -> Ran | None:
@@ -405,7 +408,32 @@ class Executor:
         if run.on_abandon is None:
             return
         when = self._context.clock.monotonic() + run.policy.grace.total_seconds()
-        self._deadlines.at(when, lambda: self._abandon(run))
+        with run.lock:
+            if run.abandon_at is None or when < run.abandon_at:
+                run.abandon_at = when
+        self._watchdog.poke(when)
+
+    def _check_deadlines(self, now: float) -> float | None:
+        """The watchdog's check: time out and abandon what is due; the next deadline."""
+        with self._lock:
+            runs = list(self._runs.values())
+        upcoming: float | None = None
+        for run in runs:
+            if run.timeout_at is not None and not run.timed_out:
+                if run.timeout_at <= now:
+                    self._time_out(run)
+                else:
+                    upcoming = _earlier(upcoming, run.timeout_at)
+            if run.abandon_at is not None and not run.abandoned:
+                if run.abandon_at <= now:
+                    self._abandon(run)
+                else:
+                    upcoming = _earlier(upcoming, run.abandon_at)
+        return upcoming
+
+    def close(self) -> None:
+        """Stop the watchdog (at the end of stop())."""
+        self._watchdog.close()
 
     def _abandon(self, run: _Run) -> None:
         on_abandon = run.on_abandon
@@ -428,6 +456,10 @@ class Executor:
         )
         duration = self._context.clock.monotonic() - run.started
         on_abandon(self._decide(run, None, None, duration))
+
+
+def _earlier(first: float | None, second: float) -> float:
+    return second if first is None else min(first, second)
 
 
 def _next_row(policy: RunPolicy, job: Job) -> ScheduledNext | None:

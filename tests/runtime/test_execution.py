@@ -390,3 +390,29 @@ def test_enqueue_async_on_the_callers_async_connection_commits_with_it(postgres_
         assert adapter.get_job(dropped_id) is None  # rolled back with the caller's data
     finally:
         adapter.close()
+
+
+def test_timeouts_follow_the_runtime_clock(adapter: Adapter) -> None:
+    clock = FakeClock()
+    inside = threading.Event()
+    reasons: list[str | None] = []
+
+    def patient(job: Job) -> None:
+        inside.set()
+        job.stop_requested.wait(60)
+        reasons.append(job.stop_reason)
+
+    queue = (
+        quick_queue(patient=patient)
+        .with_max_retries(0)
+        .with_job_timeout(timedelta(minutes=10), grace=timedelta(minutes=1))
+    )
+    with builder_for(adapter).with_clock(clock).with_queue(queue).build() as bg:
+        job = bg.enqueue(JobRequest("patient"))
+        assert inside.wait(30)
+        clock.advance(timedelta(minutes=9))  # not yet: the handler keeps running
+        assert reasons == [] and job.id in bg._executor.running_ids
+        clock.advance(timedelta(minutes=1))  # the timeout passes in fake time
+        wait_until(lambda: getattr(bg.get_job(job.id), "state", "") == "failed")
+    assert reasons == ["timeout"]
+    assert bg._executor.abandoned_threads == 0  # it stopped when asked: nothing abandoned
