@@ -64,7 +64,7 @@ class QueueRunner:
         self._slot_freed = threading.Condition(self._lock)
         self._in_use = 0  # claimed and not yet finished (unstarted + running)
         self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
-        self._running: dict[str, Job] = {}  # being run by a handler thread
+        self._running: dict[str, Job] = {}  # being run (on a handler thread or the event loop)
         self._next_due: datetime | None = None  # earliest available_at we know of
         # A suspect job waiting to run alone, running alone, or finished and waiting for
         # its outcome to commit: nothing else is claimed until it has.
@@ -117,6 +117,8 @@ class QueueRunner:
         One claim of several jobs costs about what a claim of one does, so
         waiting a moment for half the slots turns many one-job claims into a
         few batched ones. An idle queue (all slots free) never waits here.
+        This moment is real time, not the runtime clock's: it batches work,
+        it schedules nothing a test would want to step.
         """
         half = max(1, self.queue.max_concurrent_jobs // 2)
         with self._lock:
