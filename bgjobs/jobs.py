@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
-from bgjobs.errors import PayloadError
+from bgjobs.errors import ConfigurationError, PayloadError
 
 #: The largest payload accepted, measured as its UTF-8 JSON encoding.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
@@ -167,9 +167,14 @@ class Worker:
 
     def __post_init__(self) -> None:
         if not isinstance(self.job_name, str) or not self.job_name:
-            raise ValueError(f"job_name must be a non-empty string (got {self.job_name!r})")
+            raise ConfigurationError(
+                f"Worker job_name: expected a non-empty string, got {self.job_name!r}"
+            )
         if not callable(self.handler):
-            raise ValueError(f"handler for {self.job_name!r} must be callable")
+            raise ConfigurationError(
+                f"handler of job {self.job_name!r}: expected a callable taking the job, "
+                f"got {self.handler!r}"
+            )
 
 
 def encode_payload(payload: Any, what: str = "payload") -> str:
