@@ -32,14 +32,15 @@ def test_innocent_solo_run_commits_before_the_next_solo_job_crashes_the_process(
         for round_ in range(3):
             innocent = adapter.enqueue(JobRequest("noop", round_).with_priority(10))
             killer = adapter.enqueue(JobRequest("crash", round_))
-            # As a rescue leaves them: attempts kept (0 runs left after the next claim
-            # with max_retries=0) and last_error naming the lost worker.
+            # As a rescue after their first run's crash leaves them: attempt 1 kept (the
+            # next claim makes it 2, the last allowed with max_retries=1) and last_error
+            # naming the lost worker.
             raw_rows(
                 database_url,
-                "UPDATE jobs SET last_error = ? WHERE id IN (?, ?)",
+                "UPDATE jobs SET attempts = 1, last_error = ? WHERE id IN (?, ?)",
                 (LOST, innocent.id, killer.id),
             )
-            workers = workers_factory(database_url, MAX_RETRIES="0", POLL_MS="50")
+            workers = workers_factory(database_url, MAX_RETRIES="1", POLL_MS="50")
             workers.start(1)
             proc = workers.procs[0]
             proc.wait(timeout=120)
