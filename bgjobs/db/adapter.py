@@ -37,9 +37,11 @@ class Lease:
 class ScheduledNext:
     """The next row of a scheduled job, inserted by the transaction that finishes this one."""
 
-    key: str  # the ScheduledJob key (its worker's job name)
+    key: str  # the ScheduledJob key (by default its worker's job name)
     schedule_text: str  # the canonical schedule text, stored in the row
     available_at: datetime
+    name: str | None = None  # the job name the row runs as; None: the key
+    payload: str | None = None  # the schedule's payload as JSON text, stored on every row
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +258,19 @@ class Adapter(Protocol):
 
     # -- scheduled jobs ---------------------------------------------------
     def insert_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime, now: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        now: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Insert the row for `key` unless one exists; True if inserted."""
+        """Insert the row for `key` unless one exists; True if inserted.
+
+        The row runs as job `name` (default: the key) with `payload` (JSON text or None).
+        """
         ...
 
     def get_scheduled_job(self, key: str) -> tuple[Job, str] | None:
@@ -266,9 +278,16 @@ class Adapter(Protocol):
         ...
 
     def replace_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Update the unreserved row's schedule text and available_at; False if reserved/absent."""
+        """Update the unreserved row's schedule text, available_at, job name (default: the
+        key) and payload; False if reserved/absent."""
         ...
 
     # -- housekeeping and reads ------------------------------------------

@@ -285,14 +285,26 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     # -- scheduled jobs -------------------------------------------------------------------
 
     def insert_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime, now: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        now: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Insert the row for `key` unless one exists; True if inserted."""
+        """Insert the row for `key` unless one exists; True if inserted.
+
+        The row runs as job `name` (default: the key) with `payload` (JSON text or None).
+        """
         check_text(key, "scheduled job key")
         job_id = new_job_id()
         params = {
             "ids": [job_id],
             "keys": [key],
+            "names": [key if name is None else name],
+            "payloads": [payload],
             "schedules": [schedule_text],
             "available_ats": [require_aware(available_at, "available_at")],
             "now": require_aware(now, "now"),
@@ -312,11 +324,20 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         return scheduled_job_from_row(rows[0], from_postgres_time) if rows else None
 
     def replace_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Update the unreserved row's schedule text and available_at; False if reserved/absent."""
+        """Update the unreserved row's schedule text, available_at, job name (default: the
+        key) and payload; False if reserved/absent."""
         params = {
             "key": key,
+            "name": key if name is None else name,
+            "payload": payload,
             "schedule": schedule_text,
             "available_at": require_aware(available_at, "available_at"),
         }

@@ -287,6 +287,8 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
             {
                 "ids": [new_job_id() for _ in upcoming],
                 "keys": [n.key for n in upcoming],
+                "names": [n.key if n.name is None else n.name for n in upcoming],
+                "payloads": [n.payload for n in upcoming],
                 "schedules": [n.schedule_text for n in upcoming],
                 "available_ats": [require_aware(n.available_at, "available_at") for n in upcoming],
                 "now": now,

@@ -223,12 +223,24 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
     # -- scheduled jobs -----------------------------------------------------------
 
     def insert_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime, now: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        now: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Insert the row for `key` unless one exists; True if inserted."""
+        """Insert the row for `key` unless one exists; True if inserted.
+
+        The row runs as job `name` (default: the key) with `payload` (JSON text or None).
+        """
         params = {
             "id": new_job_id(),
             "key": key,
+            "name": key if name is None else name,
+            "payload": payload,
             "schedule": schedule_text,
             "available_at": to_sqlite_time(available_at),
             "now": to_sqlite_time(now),
@@ -243,11 +255,20 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         return scheduled_job_from_row(rows[0], from_sqlite_time) if rows else None
 
     def replace_scheduled_job(
-        self, key: str, *, schedule_text: str, available_at: datetime
+        self,
+        key: str,
+        *,
+        schedule_text: str,
+        available_at: datetime,
+        name: str | None = None,
+        payload: str | None = None,
     ) -> bool:
-        """Update the unreserved row's schedule text and available_at; False if reserved/absent."""
+        """Update the unreserved row's schedule text, available_at, job name (default: the
+        key) and payload; False if reserved/absent."""
         params = {
             "key": key,
+            "name": key if name is None else name,
+            "payload": payload,
             "schedule": schedule_text,
             "available_at": to_sqlite_time(available_at),
         }
@@ -458,6 +479,8 @@ def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
                     {
                         "id": new_job_id(),
                         "key": nxt.key,
+                        "name": nxt.key if nxt.name is None else nxt.name,
+                        "payload": nxt.payload,
                         "schedule": nxt.schedule_text,
                         "available_at": to_sqlite_time(nxt.available_at),
                         "now": now,

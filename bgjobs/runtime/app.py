@@ -25,7 +25,7 @@ from bgjobs.errors import (
 from bgjobs.events import JobEnqueued, Listener, Migrated, SetupErrored
 from bgjobs.events import RuntimeStopped as RuntimeStoppedEvent
 from bgjobs.ids import new_job_id
-from bgjobs.jobs import Job, JobRequest
+from bgjobs.jobs import Job, JobRequest, Worker
 from bgjobs.runtime.async_loop import AsyncLoop
 from bgjobs.runtime.canceller import Canceller
 from bgjobs.runtime.completer import Completer
@@ -152,14 +152,22 @@ class BgJobsBuilder:
         queue_job_names = {name for queue in self.queues for name in queue.job_names}
         resolved: list[ResolvedScheduledJob] = []
         keys: set[str] = set()
+        workers: dict[str, Worker] = {}
         for item in self.scheduled_jobs:
             if item.key in keys:
-                raise ConfigurationError(f"two ScheduledJobs are named {item.key!r}")
-            check_handler(item.key, item.worker.handler)
+                raise ConfigurationError(f"two ScheduledJobs have the key {item.key!r}")
             keys.add(item.key)
-            if item.key in queue_job_names:
+            name = item.job_name
+            check_handler(name, item.worker.handler)
+            # Retried runs are plain jobs of this name: one handler must own it.
+            if workers.setdefault(name, item.worker) != item.worker:
                 raise ConfigurationError(
-                    f"{item.key!r} is both a ScheduledJob and a job a Queue handles; "
+                    f"ScheduledJobs with job name {name!r} have different handlers; "
+                    "schedules may share a Worker, not a name"
+                )
+            if name in queue_job_names:
+                raise ConfigurationError(
+                    f"{name!r} is both a ScheduledJob's job name and a job a Queue handles; "
                     "a scheduled job's name must be its own"
                 )
             resolved.append(_resolve(item))
@@ -182,8 +190,10 @@ def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
             f"next_after(t) (got {item.schedule!r})"
         )
     return ResolvedScheduledJob(
+        key=item.key,
         worker=item.worker,
         policy=policy,
+        payload_text=item.payload_text,
         max_retries=item.max_retries,
         retry_backoff=item.retry_backoff,
         poll_interval_seconds=item.poll_interval.total_seconds(),
@@ -337,7 +347,7 @@ class BgJobs:
         if not isinstance(request, JobRequest):
             raise TypeError(f"enqueue needs a JobRequest (got {request!r})")
         if request.name not in self._runners_by_name:
-            scheduled = {s.scheduled.key for s in self._scheduled}
+            scheduled = {s.scheduled.job_name for s in self._scheduled}
             hint = (
                 " (it is a ScheduledJob: the schedule enqueues it)"
                 if request.name in scheduled
@@ -372,7 +382,7 @@ class BgJobs:
         names = frozenset(job.name for job in jobs)
         self._on_notification(names)
         for scheduled in self._scheduled:
-            if scheduled.scheduled.key in names:
+            if scheduled.scheduled.job_name in names:
                 scheduled.wake()
 
     # -- running without threads ------------------------------------------

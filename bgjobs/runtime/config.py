@@ -7,12 +7,13 @@ what was expected and what was given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 from bgjobs.errors import ConfigurationError
 from bgjobs.events import Listener
-from bgjobs.jobs import Worker
+from bgjobs.jobs import Worker, encode_payload
 from bgjobs.retry import Backoff, as_backoff, default_backoff
 from bgjobs.schedule.policy import SchedulePolicy
 
@@ -178,9 +179,12 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledJob:
-    """A job that runs on a schedule; keyed by its worker's job name, one row at all times.
+    """A job that runs on a schedule; one row per key at all times.
 
-    `schedule` is any SchedulePolicy or a string that `build()` parses.
+    `schedule` is any SchedulePolicy or a string that `build()` parses. `key`
+    names the schedule (default: the worker's job name), so several
+    ScheduledJobs may share a Worker, each with its own key and `payload`
+    (any JSON value, handed to the handler as `job.payload`).
     """
 
     worker: Worker
@@ -189,11 +193,23 @@ class ScheduledJob:
     retry_backoff: Backoff = default_backoff
     poll_interval: timedelta = DEFAULT_POLL_INTERVAL
     listeners: tuple[Listener, ...] = ()
+    key: str = ""  # "" until __post_init__ fills in the worker's job name
+    payload: Any = None
+    #: The payload as JSON text (None for a null payload), checked when the value is made.
+    payload_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.worker, Worker):
             raise ConfigurationError(f"ScheduledJob worker: expected a Worker, got {self.worker!r}")
-        where = f"ScheduledJob {self.worker.job_name!r}"
+        if not isinstance(self.key, str):
+            raise ConfigurationError(
+                f"ScheduledJob key: expected a non-empty string, got {self.key!r}"
+            )
+        if not self.key:
+            object.__setattr__(self, "key", self.worker.job_name)
+        where = f"ScheduledJob {self.key!r}"
+        text = None if self.payload is None else encode_payload(self.payload, f"payload of {where}")
+        object.__setattr__(self, "payload_text", text)
         if not isinstance(self.schedule, str) and not callable(
             getattr(self.schedule, "next_after", None)
         ):
@@ -207,7 +223,7 @@ class ScheduledJob:
         _listeners(self.listeners, where)
 
     @property
-    def key(self) -> str:
+    def job_name(self) -> str:
         return self.worker.job_name
 
     def with_max_retries(self, n: int) -> ScheduledJob:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bgjobs.db.adapter import Failed, Released, RetryLater, ScheduledNext, Succeeded
 from bgjobs.events import Event, JobReserved, JobScheduled, Listener
-from bgjobs.jobs import Job, Worker
+from bgjobs.jobs import Job, Worker, decode_payload
 from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
@@ -31,15 +31,17 @@ logger = logging.getLogger("bgjobs")
 class ResolvedScheduledJob:
     """A ScheduledJob whose schedule has been parsed at build()."""
 
+    key: str
     worker: Worker
     policy: SchedulePolicy
+    payload_text: str | None  # stored on every row; the handler sees it decoded
     max_retries: int
     retry_backoff: Backoff
     poll_interval_seconds: float
     listeners: tuple[Listener, ...]
 
     @property
-    def key(self) -> str:
+    def job_name(self) -> str:
         return self.worker.job_name
 
     @property
@@ -106,11 +108,19 @@ class ScheduledRunner:
         if found is None:
             return self._create_row()
         row, stored_text = found
-        if take_over and stored_text != self.scheduled.schedule_text and row.reserved_by is None:
+        if take_over and self._differs(row, stored_text) and row.reserved_by is None:
             replaced = self._replace_row()
             if replaced is not None:
                 return replaced
         return row.available_at
+
+    def _differs(self, row: Job, stored_text: str) -> bool:
+        scheduled = self.scheduled
+        return (
+            stored_text != scheduled.schedule_text
+            or row.name != scheduled.job_name
+            or row.payload != decode_payload(scheduled.payload_text)
+        )
 
     def _get_row(self) -> tuple[Job, str] | None:
         context, key = self._context, self.scheduled.key
@@ -127,7 +137,12 @@ class ScheduledRunner:
         inserted = context.with_db_retry(
             "insert_scheduled_job",
             lambda: context.adapter.insert_scheduled_job(
-                scheduled.key, schedule_text=scheduled.schedule_text, available_at=due, now=now
+                scheduled.key,
+                schedule_text=scheduled.schedule_text,
+                available_at=due,
+                now=now,
+                name=scheduled.job_name,
+                payload=scheduled.payload_text,
             ),
         )
         if not inserted:  # another process inserted it first
@@ -153,7 +168,11 @@ class ScheduledRunner:
         replaced = context.with_db_retry(
             "replace_scheduled_job",
             lambda: context.adapter.replace_scheduled_job(
-                scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
+                scheduled.key,
+                schedule_text=scheduled.schedule_text,
+                available_at=due,
+                name=scheduled.job_name,
+                payload=scheduled.payload_text,
             ),
         )
         if not replaced:
@@ -260,16 +279,17 @@ class ScheduledRunner:
         return ran
 
     def run_retried_runs(self) -> int:
-        """Run plain jobs named after this key: failed runs sent back by `bgjobs jobs retry`.
+        """Run plain jobs of this job name: failed runs sent back by `bgjobs jobs retry`.
 
         They are not the schedule's row (that one is still there), so they do
-        not insert a next row; no Queue may handle the name, so this runner does.
+        not insert a next row; no Queue may handle the name, so a runner of a
+        schedule with that job name does (any one, when several share it).
         """
-        context, key = self._context, self.scheduled.key
+        context, name = self._context, self.scheduled.job_name
         jobs = context.with_db_retry(
             "reserve_jobs",
             lambda: context.adapter.reserve_jobs(
-                [key], queue=self.name, limit=1, owner=context.owner, now=context.clock.now()
+                [name], queue=self.name, limit=1, owner=context.owner, now=context.clock.now()
             ),
         )
         for job in jobs:
@@ -304,7 +324,11 @@ class ScheduledRunner:
         if due is None:
             return None
         return ScheduledNext(
-            key=scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
+            key=scheduled.key,
+            schedule_text=scheduled.schedule_text,
+            available_at=due,
+            name=scheduled.job_name,
+            payload=scheduled.payload_text,
         )
 
     def _sleep(self, timeout: float) -> None:

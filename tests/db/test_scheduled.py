@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bgjobs.db import Succeeded, lease_of
+from bgjobs.db import ScheduledNext, Succeeded, lease_of
 from bgjobs.db.base import BaseAdapter
 from tests.db.support import T0, raw_rows
 
@@ -67,3 +67,46 @@ def test_a_finished_scheduled_run_is_kept_like_any_job(adapter: BaseAdapter) -> 
     assert run is not None
     assert adapter.finish_jobs([Succeeded(lease_of(run))], now=T0) == [True]
     assert adapter.count_jobs(now=T0).succeeded == 1
+
+
+def test_a_keyed_row_runs_as_its_job_name_with_its_payload(
+    adapter: BaseAdapter, database_url: str
+) -> None:
+    adapter.insert_scheduled_job(
+        "report-eu",
+        schedule_text="every 5 minutes",
+        available_at=T0,
+        now=T0,
+        name="report",
+        payload='{"region":"eu"}',
+    )
+    assert raw_rows(database_url, "SELECT name, scheduled_job, payload FROM jobs") == [
+        ("report", "report-eu", '{"region":"eu"}')
+    ]
+    run = adapter.reserve_scheduled_job("report-eu", owner="w1", now=T0)
+    assert run is not None and run.payload == {"region": "eu"} and run.name == "report"
+    following = ScheduledNext(
+        "report-eu",
+        "every 5 minutes",
+        T0 + timedelta(minutes=5),
+        name="report",
+        payload='{"region":"eu"}',
+    )
+    assert adapter.finish_jobs([Succeeded(lease_of(run), following)], now=T0) == [True]
+    found = adapter.get_scheduled_job("report-eu")
+    assert found is not None
+    nxt, _ = found
+    assert (nxt.name, nxt.scheduled_job, nxt.payload) == ("report", "report-eu", {"region": "eu"})
+    assert nxt.id != run.id
+
+
+def test_replace_rewrites_job_name_and_payload(adapter: BaseAdapter, database_url: str) -> None:
+    adapter.insert_scheduled_job(
+        "report-eu", schedule_text="at 03:00", available_at=T0, now=T0, name="report"
+    )
+    assert adapter.replace_scheduled_job(
+        "report-eu", schedule_text="at 04:00", available_at=T0, name="report2", payload="[1]"
+    )
+    assert raw_rows(database_url, "SELECT name, payload, schedule FROM jobs") == [
+        ("report2", "[1]", "at 04:00")
+    ]

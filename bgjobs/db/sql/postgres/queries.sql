@@ -190,9 +190,10 @@ FROM lease l
 
 -- name: insert_scheduled_jobs
 INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, priority, scheduled_job, schedule)
-SELECT n.id, n.key, NULL, 0, %(now)s, n.available_at, 0, n.key, n.schedule
-FROM unnest(%(ids)s::text[], %(keys)s::text[], %(schedules)s::text[],
-            %(available_ats)s::timestamptz[]) AS n(id, key, schedule, available_at)
+SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, 0, n.key, n.schedule
+FROM unnest(%(ids)s::text[], %(keys)s::text[], %(names)s::text[], %(payloads)s::text[],
+            %(schedules)s::text[], %(available_ats)s::timestamptz[])
+     AS n(id, key, name, payload, schedule, available_at)
 ON CONFLICT DO NOTHING
 RETURNING id
 
@@ -200,7 +201,8 @@ RETURNING id
 SELECT * FROM jobs WHERE scheduled_job = %(key)s
 
 -- name: replace_scheduled_job
-UPDATE jobs SET schedule = %(schedule)s, available_at = %(available_at)s
+UPDATE jobs SET schedule = %(schedule)s, available_at = %(available_at)s,
+                name = %(name)s, payload = %(payload)s
 WHERE scheduled_job = %(key)s AND reserved_by IS NULL
 
 -- name: next_available_at

@@ -83,14 +83,15 @@ SELECT 1 FROM jobs WHERE id = :id AND reserved_by IS NULL AND attempts = :attemp
 
 -- name: insert_scheduled_job
 INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, priority, scheduled_job, schedule)
-VALUES (:id, :key, NULL, 0, :now, :available_at, 0, :key, :schedule)
+VALUES (:id, :name, :payload, 0, :now, :available_at, 0, :key, :schedule)
 ON CONFLICT DO NOTHING
 
 -- name: get_scheduled_job
 SELECT * FROM jobs WHERE scheduled_job = :key
 
 -- name: replace_scheduled_job
-UPDATE jobs SET schedule = :schedule, available_at = :available_at
+UPDATE jobs SET schedule = :schedule, available_at = :available_at,
+                name = :name, payload = :payload
 WHERE scheduled_job = :key AND reserved_by IS NULL
 
 -- name: next_available_at
