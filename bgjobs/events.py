@@ -124,6 +124,32 @@ class JobScheduled(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleMisfired(Event):
+    """A scheduled job's row was claimed later than its misfire grace after its slot.
+
+    `missed` counts the slots missed from `slot` on (at most 1,001: "more than
+    1,000"); `decision` is "run once", "run all", "skip" or "skip oldest"
+    (a ScheduledRunSkipped follows the last two).
+    """
+
+    key: str
+    slot: datetime
+    missed: int
+    policy: str  # "once", "skip" or "all"
+    decision: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledRunSkipped(Event):
+    """Missed slots of a scheduled job, from `slot` up to (not including) `resumes_at`,
+    were skipped without running; the row now waits for `resumes_at`."""
+
+    key: str
+    slot: datetime
+    resumes_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class PollingStarted(Event):
     queue: str
 
@@ -183,7 +209,10 @@ def logger_event_listener(event: Event) -> None:
         level = logging.INFO if event.reason == "stopped" else logging.ERROR
     elif isinstance(event, (JobFailed, QueueErrored, DbErrored, SetupErrored)):
         level = logging.WARNING if isinstance(event, DbErrored) else logging.ERROR
-    elif isinstance(event, (JobRetried, JobRescued, JobTimedOut, JobCancelled)):
+    elif isinstance(
+        event,
+        (JobRetried, JobRescued, JobTimedOut, JobCancelled, ScheduleMisfired, ScheduledRunSkipped),
+    ):
         level = logging.WARNING
     elif isinstance(event, (JobReserved, JobStarted, PollingStarted, PollingStopped)):
         level = logging.DEBUG

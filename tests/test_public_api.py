@@ -80,6 +80,9 @@ SPEC_NAMES = {
         "JobSnoozed",
         "JobCancelled",
         "JobTimedOut",
+        # schedules, second round
+        "ScheduleMisfired",
+        "ScheduledRunSkipped",
     ],
     "bgjobs.errors": [
         "BgJobsError",

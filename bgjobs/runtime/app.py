@@ -194,6 +194,7 @@ def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
         worker=item.worker,
         policy=policy,
         payload_text=item.payload_text,
+        misfire=item.misfire,
         max_retries=item.max_retries,
         retry_backoff=item.retry_backoff,
         poll_interval_seconds=item.poll_interval.total_seconds(),

@@ -15,6 +15,7 @@ from bgjobs.errors import ConfigurationError
 from bgjobs.events import Listener
 from bgjobs.jobs import Worker, encode_payload
 from bgjobs.retry import Backoff, as_backoff, default_backoff
+from bgjobs.runtime.misfire import DEFAULT_GRACE, DEFAULT_MISFIRE, MisfireKind, MisfirePolicy
 from bgjobs.schedule.policy import SchedulePolicy
 
 DEFAULT_MAX_RETRIES = 3
@@ -195,6 +196,7 @@ class ScheduledJob:
     listeners: tuple[Listener, ...] = ()
     key: str = ""  # "" until __post_init__ fills in the worker's job name
     payload: Any = None
+    misfire: MisfirePolicy = DEFAULT_MISFIRE
     #: The payload as JSON text (None for a null payload), checked when the value is made.
     payload_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -221,6 +223,10 @@ class ScheduledJob:
         _backoff(self.retry_backoff, where)
         _positive_timedelta(self.poll_interval, f"poll_interval of {where}")
         _listeners(self.listeners, where)
+        if not isinstance(self.misfire, MisfirePolicy):
+            raise ConfigurationError(
+                f"misfire of {where}: expected a MisfirePolicy, got {self.misfire!r}"
+            )
 
     @property
     def job_name(self) -> str:
@@ -237,6 +243,12 @@ class ScheduledJob:
 
     def with_poll_interval(self, interval: timedelta) -> ScheduledJob:
         return replace(self, poll_interval=_positive_timedelta(interval, "poll_interval"))
+
+    def with_misfire(self, policy: MisfireKind, grace: timedelta = DEFAULT_GRACE) -> ScheduledJob:
+        """What to do about slots missed while no worker ran (a claim later than `grace`):
+        "once" (default) runs one catch-up run, "skip" runs none and waits for the next
+        slot, "all" runs each missed slot in order (at most 1,000, the newest)."""
+        return replace(self, misfire=MisfirePolicy(policy, grace))
 
     def with_event_listener(self, listener: Listener) -> ScheduledJob:
         if not callable(listener):

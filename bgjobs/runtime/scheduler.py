@@ -14,12 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bgjobs.db.adapter import Failed, Released, RetryLater, ScheduledNext, Succeeded
-from bgjobs.events import Event, JobReserved, JobScheduled, Listener
+from bgjobs.events import (
+    Event,
+    JobReserved,
+    JobScheduled,
+    Listener,
+    ScheduledRunSkipped,
+    ScheduleMisfired,
+)
 from bgjobs.jobs import Job, Worker, decode_payload
 from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.executor import Executor, RunPolicy
+from bgjobs.runtime.misfire import Misfire, MisfirePolicy, decide
 from bgjobs.runtime.outcomes import lease_of
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy
@@ -35,6 +43,7 @@ class ResolvedScheduledJob:
     worker: Worker
     policy: SchedulePolicy
     payload_text: str | None  # stored on every row; the handler sees it decoded
+    misfire: MisfirePolicy
     max_retries: int
     retry_backoff: Backoff
     poll_interval_seconds: float
@@ -55,14 +64,18 @@ def first_fire(policy: SchedulePolicy, now: datetime) -> datetime | None:
 
 
 def next_fire_after_run(
-    policy: SchedulePolicy, *, ended: datetime, was_due: datetime
+    policy: SchedulePolicy, *, ended: datetime, was_due: datetime, every_slot: bool = False
 ) -> datetime | None:
     """The next row's available_at once a run ends.
 
     Interval: end + interval. Calendar: the first fire strictly after
     max(end, the run's available_at), so a run that overlaps its next fire
     time skips it and a run claimed a little early never fires twice.
+    With `every_slot` (misfire policy "all") the next slot after the run's
+    own, even if it has passed: missed slots then run one after another.
     """
+    if every_slot:
+        return policy.next_after(was_due)
     if isinstance(policy, Interval):
         return policy.next_after(ended)
     return policy.next_after(max(ended, was_due))
@@ -223,7 +236,58 @@ class ScheduledRunner:
         return self.run_claimed(job)
 
     def run_claimed(self, job: Job) -> datetime | None:
-        """Run a claimed row and commit its outcome together with the next row."""
+        """Run a claimed row and commit its outcome together with the next row, unless
+        its slot was missed and the misfire policy skips it; returns the next due time."""
+        return self._run_or_skip(job)[1]
+
+    def _run_or_skip(self, job: Job) -> tuple[bool, datetime | None]:
+        """(whether the handler ran, when the row is due next)."""
+        misfire = self._misfire_of(job)
+        if misfire is not None and misfire.skip_to is not None:
+            return False, self._skip(job, misfire.skip_to)
+        return True, self._run(job)
+
+    def _misfire_of(self, job: Job) -> Misfire | None:
+        # Only a schedule's own row on its first attempt has a slot: a retry or a
+        # rescued run is late because of its own history, not because slots passed.
+        if job.scheduled_job is None or job.attempts != 1 or job.last_error is not None:
+            return None
+        scheduled = self.scheduled
+        try:
+            misfire = decide(
+                scheduled.policy,
+                scheduled.misfire,
+                slot=job.available_at,
+                now=self._context.clock.now(),
+            )
+        except Exception:
+            logger.exception("schedule of %r raised while counting missed slots", scheduled.key)
+            return None
+        if misfire is not None:
+            self._emit(
+                ScheduleMisfired(
+                    key=scheduled.key,
+                    slot=misfire.slot,
+                    missed=misfire.missed,
+                    policy=scheduled.misfire.kind,
+                    decision=misfire.decision,
+                )
+            )
+        return misfire
+
+    def _skip(self, job: Job, resume_at: datetime) -> datetime | None:
+        """Give the claim back with the row moved to `resume_at`, without running it."""
+        skipped = Released(lease=lease_of(job), available_at=resume_at)
+        completer = self._completer
+        applied = completer.commit_now(skipped) if self._draining else completer.commit(skipped)
+        if not applied:
+            return None
+        self._emit(
+            ScheduledRunSkipped(key=self.scheduled.key, slot=job.available_at, resumes_at=resume_at)
+        )
+        return resume_at
+
+    def _run(self, job: Job) -> datetime | None:
         self._emit(
             JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
         )
@@ -270,13 +334,16 @@ class ScheduledRunner:
         self._draining = True
         ran = self.run_retried_runs()
         self.ensure_row()
-        job = context.adapter.reserve_scheduled_job(
-            self.scheduled.key, owner=context.owner, now=context.clock.now()
-        )
-        if job is not None:
-            self.run_claimed(job)
-            ran += 1
-        return ran
+        while True:
+            job = context.adapter.reserve_scheduled_job(
+                self.scheduled.key, owner=context.owner, now=context.clock.now()
+            )
+            if job is None:
+                return ran
+            handled, _ = self._run_or_skip(job)
+            if handled:
+                return ran + 1
+            # Skipped: the row moved to a later slot, which may be due already.
 
     def run_retried_runs(self) -> int:
         """Run plain jobs of this job name: failed runs sent back by `bgjobs jobs retry`.
@@ -314,7 +381,10 @@ class ScheduledRunner:
         scheduled = self.scheduled
         try:
             due = next_fire_after_run(
-                scheduled.policy, ended=self._context.clock.now(), was_due=job.available_at
+                scheduled.policy,
+                ended=self._context.clock.now(),
+                was_due=job.available_at,
+                every_slot=scheduled.misfire.kind == "all",
             )
         except Exception:
             # A user's SchedulePolicy raised: finish this run anyway; the row is
