@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
+from bgjobs.db.schedules import Schedules
 from bgjobs.jobs import Job, JobRequest
 
 #: The tables a job can be in.
@@ -35,13 +37,18 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledNext:
-    """The next row of a scheduled job, inserted by the transaction that finishes this one."""
+    """What the transaction that finishes a scheduled run also writes: the schedule's next
+    row (unless available_at is None: the schedule has ended) and, when `slot` is given,
+    the run's entry in the schedule's history."""
 
     key: str  # the ScheduledJob key (by default its worker's job name)
     schedule_text: str  # the canonical schedule text, stored in the row
-    available_at: datetime
+    available_at: datetime | None
     name: str | None = None  # the job name the row runs as; None: the key
     payload: str | None = None  # the schedule's payload as JSON text, stored on every row
+    slot: datetime | None = None  # the finished run's fire time; None: no history entry
+    started_at: datetime | None = None  # when the finished run was claimed
+    note: str | None = None  # the misfire decision that let the finished run run, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +295,27 @@ class Adapter(Protocol):
     ) -> bool:
         """Update the unreserved row's schedule text, available_at, job name (default: the
         key) and payload; False if reserved/absent."""
+        ...
+
+    def skip_scheduled_slot(
+        self, lease: Lease, *, key: str, resume_at: datetime, note: str, now: datetime
+    ) -> bool:
+        """Give back the claim on a schedule's row without running it, moved to `resume_at`,
+        and record the skipped slot in its history, in one transaction; False if the lease
+        was lost (nothing changed)."""
+        ...
+
+    @property
+    def schedules(self) -> Schedules:
+        """The schedules stored in this database; one object per adapter."""
+        ...
+
+    def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:
+        """The history of schedule `key`, newest first."""
+        ...
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule with a row in `jobs`, by key, with its last history entry."""
         ...
 
     # -- housekeeping and reads ------------------------------------------

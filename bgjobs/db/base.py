@@ -22,6 +22,7 @@ from bgjobs.db.adapter import (
     Succeeded,
     WorkerRow,
 )
+from bgjobs.db.schedules import Schedules
 from bgjobs.db.times import require_aware
 from bgjobs.errors import LeaseLost
 from bgjobs.jobs import Job, JobRequest
@@ -38,6 +39,11 @@ class BaseAdapter(ABC):
     """Helpers built on `enqueue_many` and `finish_jobs`, identical for every database."""
 
     supports_notify: bool = False
+
+    @functools.cached_property
+    def schedules(self) -> Schedules:
+        """The schedules stored in this database (`bg.schedules` is this same object)."""
+        return Schedules(self)  # type: ignore[arg-type]  # BaseAdapter implements Adapter
 
     @abstractmethod
     def enqueue_many(

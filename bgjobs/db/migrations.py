@@ -44,6 +44,9 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         {"id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads"}
     ),
     "jobs_schema": frozenset({"version"}),
+    "jobs_schedule_runs": frozenset(
+        {"id", "key", "slot", "started_at", "finished_at", "outcome", "error", "note"}
+    ),
 }  # fmt: skip
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

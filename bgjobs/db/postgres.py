@@ -34,6 +34,7 @@ from bgjobs.db.adapter import (
     Counts,
     FinishedJob,
     JobState,
+    Lease,
     NotifyCallback,
     Outcome,
     Subscription,
@@ -76,6 +77,12 @@ from bgjobs.db.records import (
     prepare_jobs,
     scheduled_job_from_row,
     worker_from_row,
+)
+from bgjobs.db.schedule_records import (
+    ScheduleRow,
+    ScheduleRun,
+    schedule_row_from_row,
+    schedule_run_from_row,
 )
 from bgjobs.db.times import from_postgres_time, require_aware
 from bgjobs.errors import JobNotFound
@@ -343,6 +350,51 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         }
         changed = self._change(_Q["replace_scheduled_job"], params)
         return changed > 0
+
+    def skip_scheduled_slot(
+        self, lease: Lease, *, key: str, resume_at: datetime, note: str, now: datetime
+    ) -> bool:
+        """Give back the claim on a schedule's row without running it, moved to `resume_at`,
+        and record the skipped slot in its history, in one transaction; False if the lease
+        was lost (nothing changed)."""
+        check_text(key, "scheduled job key")
+        fence = {
+            "id": lease.job_id,
+            "owner": lease.owner,
+            "attempts": lease.attempts,
+            "available_at": require_aware(resume_at, "resume_at"),
+        }
+
+        def skip(conn: Conn) -> bool:
+            rows = dict_rows(conn, _Q["release_scheduled_slot"], fence)
+            if not rows:
+                # Applied by an earlier try whose COMMIT was lost, or the lease is gone.
+                return bool(dict_rows(conn, _Q["was_released"], fence))
+            params = {
+                "run_ids": [new_job_id()],
+                "keys": [key],
+                "slots": [rows[0]["slot"]],
+                "started_ats": [None],
+                "outcomes": ["skipped"],
+                "errors": [None],
+                "notes": [note],
+                "now": require_aware(now, "now"),
+            }
+            conn.execute(_Q["record_schedule_runs"], params)
+            return True
+
+        return self._run(skip, transaction=True)
+
+    def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:
+        """The history of schedule `key`, newest first."""
+        check_limit(limit)
+        rows = self._fetch(_Q["schedule_history"], {"key": key, "limit": limit})
+        return [schedule_run_from_row(row, from_postgres_time) for row in rows]
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule with a row in `jobs`, by key, with its last history entry."""
+        rows = self._fetch(_Q["list_schedules"], {})
+        return [schedule_row_from_row(row, from_postgres_time) for row in rows]
 
     # -- housekeeping and reads ------------------------------------------------------------
 

@@ -276,11 +276,31 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
         )
     # The next row of a scheduled job goes in only with the move that freed its key.
     finishing: list[Succeeded | Failed] = [*succeeded, *failed]
-    upcoming: list[ScheduledNext] = [
-        o.next_scheduled
+    ended = [
+        (o, o.next_scheduled)
         for o in finishing
         if o.next_scheduled is not None and o.lease.job_id in moved_now
     ]
+    history = [(o, end) for o, end in ended if end.slot is not None]
+    if history:
+        conn.execute(
+            _Q["record_schedule_runs"],
+            {
+                "run_ids": [o.lease.job_id for o, _ in history],
+                "keys": [end.key for _, end in history],
+                "slots": [end.slot for _, end in history],
+                "started_ats": [end.started_at for _, end in history],
+                "outcomes": [
+                    "failed" if isinstance(o, Failed) else "succeeded" for o, _ in history
+                ],
+                "errors": [
+                    clip_text(o.exception) if isinstance(o, Failed) else None for o, _ in history
+                ],
+                "notes": [end.note for _, end in history],
+                "now": now,
+            },
+        )
+    upcoming: list[ScheduledNext] = [end for _, end in ended if end.available_at is not None]
     if upcoming:
         conn.execute(
             _Q["insert_scheduled_jobs"],
@@ -290,7 +310,11 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
                 "names": [n.key if n.name is None else n.name for n in upcoming],
                 "payloads": [n.payload for n in upcoming],
                 "schedules": [n.schedule_text for n in upcoming],
-                "available_ats": [require_aware(n.available_at, "available_at") for n in upcoming],
+                "available_ats": [
+                    require_aware(n.available_at, "available_at")
+                    for n in upcoming
+                    if n.available_at is not None
+                ],
                 "now": now,
             },
         ).fetchall()

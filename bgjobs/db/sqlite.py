@@ -31,10 +31,12 @@ from bgjobs.db.adapter import (
     Failed,
     FinishedJob,
     JobState,
+    Lease,
     NotifyCallback,
     Outcome,
     Released,
     RetryLater,
+    ScheduledNext,
     Subscription,
     Succeeded,
     WorkerRow,
@@ -68,6 +70,12 @@ from bgjobs.db.records import (
     prepare_jobs,
     scheduled_job_from_row,
     worker_from_row,
+)
+from bgjobs.db.schedule_records import (
+    ScheduleRow,
+    ScheduleRun,
+    schedule_row_from_row,
+    schedule_run_from_row,
 )
 from bgjobs.db.sqlite_connections import DEFAULT_BUSY_TIMEOUT, SqliteConnections, wrap
 from bgjobs.db.times import from_sqlite_time, to_sqlite_time
@@ -277,6 +285,48 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         )
         return changed > 0
 
+    def skip_scheduled_slot(
+        self, lease: Lease, *, key: str, resume_at: datetime, note: str, now: datetime
+    ) -> bool:
+        """Give back the claim on a schedule's row without running it, moved to `resume_at`,
+        and record the skipped slot in its history, in one transaction; False if the lease
+        was lost (nothing changed)."""
+        check_text(key, "scheduled job key")
+        fence = {"id": lease.job_id, "owner": lease.owner, "attempts": lease.attempts}
+
+        def skip(conn: sqlite3.Connection) -> bool:
+            slot = _scalar(conn, _Q["reserved_slot"], fence)
+            if slot is None:
+                return False
+            at = to_sqlite_time(resume_at)
+            conn.execute(_Q["release_job"], {**fence, "available_at": at})
+            params = {
+                "run_id": new_job_id(),
+                "key": key,
+                "slot": slot,
+                "started_at": None,
+                "now": to_sqlite_time(now),
+                "outcome": "skipped",
+                "error": None,
+                "note": note,
+            }
+            conn.execute(_Q["record_schedule_run"], params)
+            return True
+
+        return self._write(skip)
+
+    def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:
+        """The history of schedule `key`, newest first."""
+        check_limit(limit)
+        params = {"key": key, "limit": limit}
+        rows = self._read(lambda conn: _rows(conn, _Q["schedule_history"], params))
+        return [schedule_run_from_row(row, from_sqlite_time) for row in rows]
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule with a row in `jobs`, by key, with its last history entry."""
+        rows = self._read(lambda conn: _rows(conn, _Q["list_schedules"], {}))
+        return [schedule_row_from_row(row, from_sqlite_time) for row in rows]
+
     # -- housekeeping and reads -----------------------------------------------------
 
     def prune_finished(
@@ -452,6 +502,25 @@ def _insert_jobs(conn: sqlite3.Connection, new_jobs: Sequence[NewJob]) -> list[J
     return result
 
 
+def _record_schedule_run(
+    conn: sqlite3.Connection, run_id: str, end: ScheduledNext, outcome: Outcome, now: str
+) -> None:
+    assert end.slot is not None
+    conn.execute(
+        _Q["record_schedule_run"],
+        {
+            "run_id": run_id,
+            "key": end.key,
+            "slot": to_sqlite_time(end.slot),
+            "started_at": None if end.started_at is None else to_sqlite_time(end.started_at),
+            "now": now,
+            "outcome": "failed" if isinstance(outcome, Failed) else "succeeded",
+            "error": clip_text(outcome.exception) if isinstance(outcome, Failed) else None,
+            "note": end.note,
+        },
+    )
+
+
 def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
     """Apply one fenced outcome; True if applied now or already applied before."""
     lease = outcome.lease
@@ -473,7 +542,9 @@ def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
         if moved:
             conn.execute(_Q["delete_reserved_job"], fence)
             nxt = outcome.next_scheduled
-            if nxt is not None:
+            if nxt is not None and nxt.slot is not None:
+                _record_schedule_run(conn, lease.job_id, nxt, outcome, now)
+            if nxt is not None and nxt.available_at is not None:
                 conn.execute(
                     _Q["insert_scheduled_job"],
                     {

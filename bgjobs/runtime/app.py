@@ -14,6 +14,7 @@ from typing import Any
 
 from bgjobs.clock import SYSTEM_CLOCK, Clock, complete_clock
 from bgjobs.db.adapter import Adapter, CancelResult, FinishedJob, Subscription
+from bgjobs.db.schedules import Schedules
 from bgjobs.errors import (
     BgJobsError,
     ConfigurationError,
@@ -328,6 +329,11 @@ class BgJobs:
         return jobs
 
     # -- jobs by id ------------------------------------------------------------------
+    @property
+    def schedules(self) -> Schedules:
+        """The schedules in this runtime's database: the same object as `adapter.schedules`."""
+        return self._context.adapter.schedules
+
     def get_job(self, job_id: str) -> Job | FinishedJob | None:
         """The job with this id wherever it is (`.state`, and `.result` once succeeded)."""
         self._check_not_forked()

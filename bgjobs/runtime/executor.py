@@ -468,7 +468,7 @@ def _next_row(policy: RunPolicy, job: Job) -> ScheduledNext | None:
 
 def _scheduled_events(outcome: Outcome) -> tuple[Event, ...]:
     next_row = getattr(outcome, "next_scheduled", None)
-    if not isinstance(next_row, ScheduledNext):
+    if not isinstance(next_row, ScheduledNext) or next_row.available_at is None:
         return ()
     return (
         JobScheduled(

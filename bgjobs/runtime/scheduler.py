@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bgjobs.db.adapter import Failed, Released, RetryLater, ScheduledNext, Succeeded
@@ -27,7 +27,7 @@ from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.executor import Executor, RunPolicy
-from bgjobs.runtime.misfire import Misfire, MisfirePolicy, decide
+from bgjobs.runtime.misfire import MAX_CATCH_UP, Misfire, MisfirePolicy, decide
 from bgjobs.runtime.outcomes import lease_of
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy
@@ -108,6 +108,7 @@ class ScheduledRunner:
         self._running: Job | None = None
         self._lock = threading.Lock()
         self._known_due: datetime | None = None
+        self._notes: dict[str, str] = {}  # job id -> misfire decision, for its history entry
 
     # -- the row ---------------------------------------------------------
     def ensure_row(self, *, take_over: bool = False) -> datetime | None:
@@ -244,8 +245,18 @@ class ScheduledRunner:
         """(whether the handler ran, when the row is due next)."""
         misfire = self._misfire_of(job)
         if misfire is not None and misfire.skip_to is not None:
-            return False, self._skip(job, misfire.skip_to)
+            return False, self._skip(job, misfire)
+        if misfire is not None:
+            with self._lock:
+                self._notes[job.id] = self._note(misfire)
         return True, self._run(job)
+
+    def _note(self, misfire: Misfire) -> str:
+        """The history's words for a misfire decision."""
+        missed = "more than 1000" if misfire.missed > MAX_CATCH_UP else str(misfire.missed)
+        plural = "" if misfire.missed == 1 else "s"
+        policy = self.scheduled.misfire.kind
+        return f"misfire ({policy}): {missed} slot{plural} missed, {misfire.decision}"
 
     def _misfire_of(self, job: Job) -> Misfire | None:
         # Only a schedule's own row on its first attempt has a slot: a retry or a
@@ -275,11 +286,22 @@ class ScheduledRunner:
             )
         return misfire
 
-    def _skip(self, job: Job, resume_at: datetime) -> datetime | None:
-        """Give the claim back with the row moved to `resume_at`, without running it."""
-        skipped = Released(lease=lease_of(job), available_at=resume_at)
-        completer = self._completer
-        applied = completer.commit_now(skipped) if self._draining else completer.commit(skipped)
+    def _skip(self, job: Job, misfire: Misfire) -> datetime | None:
+        """Give the claim back with the row moved on, without running it; the skipped
+        slot goes in the history in the same transaction."""
+        context, key = self._context, self.scheduled.key
+        resume_at = misfire.skip_to
+        assert resume_at is not None
+        applied = context.with_db_retry(
+            "skip_scheduled_slot",
+            lambda: context.adapter.skip_scheduled_slot(
+                lease_of(job),
+                key=key,
+                resume_at=resume_at,
+                note=self._note(misfire),
+                now=context.clock.now(),
+            ),
+        )
         if not applied:
             return None
         self._emit(
@@ -376,9 +398,22 @@ class ScheduledRunner:
 
     # -- internals -------------------------------------------------------
     def _next_row(self, job: Job) -> ScheduledNext | None:
+        """The history entry of the run that ends and the schedule's next row."""
         if job.scheduled_job is None:
             return None  # a failed run retried by hand: the schedule keeps its own row
         scheduled = self.scheduled
+        with self._lock:
+            note = self._notes.pop(job.id, None)
+        ended = ScheduledNext(
+            key=scheduled.key,
+            schedule_text=scheduled.schedule_text,
+            available_at=None,
+            name=scheduled.job_name,
+            payload=scheduled.payload_text,
+            slot=job.available_at,
+            started_at=job.reserved_at,
+            note=note,
+        )
         try:
             due = next_fire_after_run(
                 scheduled.policy,
@@ -390,16 +425,8 @@ class ScheduledRunner:
             # A user's SchedulePolicy raised: finish this run anyway; the row is
             # re-created from the schedule at the next check.
             logger.exception("schedule of %r raised in next_after()", scheduled.key)
-            return None
-        if due is None:
-            return None
-        return ScheduledNext(
-            key=scheduled.key,
-            schedule_text=scheduled.schedule_text,
-            available_at=due,
-            name=scheduled.job_name,
-            payload=scheduled.payload_text,
-        )
+            return ended
+        return replace(ended, available_at=due)  # None: the schedule has ended
 
     def _sleep(self, timeout: float) -> None:
         if timeout > 0:

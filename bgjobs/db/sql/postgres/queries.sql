@@ -346,3 +346,41 @@ SELECT version FROM jobs_schema
 
 -- name: record_version
 INSERT INTO jobs_schema (version) VALUES (%(version)s)
+
+-- name: record_schedule_runs
+-- Schedules' history entries; written with the runs' outcomes, in their transaction.
+INSERT INTO jobs_schedule_runs (id, key, slot, started_at, finished_at, outcome, error, note)
+SELECT r.id, r.key, r.slot, r.started_at, %(now)s, r.outcome, r.error, r.note
+FROM unnest(%(run_ids)s::text[], %(keys)s::text[], %(slots)s::timestamptz[],
+            %(started_ats)s::timestamptz[], %(outcomes)s::text[], %(errors)s::text[],
+            %(notes)s::text[]) AS r(id, key, slot, started_at, outcome, error, note)
+ON CONFLICT (id) DO NOTHING
+
+-- name: schedule_history
+SELECT * FROM jobs_schedule_runs WHERE key = %(key)s
+ORDER BY finished_at DESC, id DESC LIMIT %(limit)s
+
+-- name: list_schedules
+SELECT j.scheduled_job, j.name, j.schedule, j.available_at, j.reserved_by,
+       r.id AS r_id, r.key AS r_key, r.slot AS r_slot, r.started_at AS r_started_at,
+       r.finished_at AS r_finished_at, r.outcome AS r_outcome, r.error AS r_error,
+       r.note AS r_note
+FROM jobs j
+LEFT JOIN LATERAL (
+    SELECT * FROM jobs_schedule_runs WHERE key = j.scheduled_job
+    ORDER BY finished_at DESC, id DESC LIMIT 1) r ON true
+WHERE j.scheduled_job IS NOT NULL
+ORDER BY j.scheduled_job
+
+-- name: release_scheduled_slot
+-- Give back the claim on a schedule's row without running it; returns the slot it had.
+UPDATE jobs j SET reserved_at = NULL, reserved_by = NULL, attempts = j.attempts - 1,
+                  available_at = %(available_at)s
+FROM (SELECT id, available_at FROM jobs WHERE id = %(id)s FOR UPDATE) old
+WHERE j.id = old.id AND j.reserved_by = %(owner)s AND j.attempts = %(attempts)s
+RETURNING old.available_at AS slot
+
+-- name: was_released
+SELECT 1 FROM jobs
+WHERE id = %(id)s AND reserved_by IS NULL AND attempts = %(attempts)s - 1
+  AND available_at = %(available_at)s

@@ -219,3 +219,30 @@ SELECT version FROM jobs_schema
 
 -- name: record_version
 INSERT INTO jobs_schema (version) VALUES (:version)
+
+-- name: record_schedule_run
+-- A schedule's history entry; written with the run's outcome, so it is there exactly
+-- when the outcome is (a retried statement finds its own row and inserts nothing).
+INSERT INTO jobs_schedule_runs (id, key, slot, started_at, finished_at, outcome, error, note)
+VALUES (:run_id, :key, :slot, :started_at, :now, :outcome, :error, :note)
+ON CONFLICT (id) DO NOTHING
+
+-- name: schedule_history
+SELECT * FROM jobs_schedule_runs WHERE key = :key
+ORDER BY finished_at DESC, id DESC LIMIT :limit
+
+-- name: list_schedules
+SELECT j.scheduled_job, j.name, j.schedule, j.available_at, j.reserved_by,
+       r.id AS r_id, r.key AS r_key, r.slot AS r_slot, r.started_at AS r_started_at,
+       r.finished_at AS r_finished_at, r.outcome AS r_outcome, r.error AS r_error,
+       r.note AS r_note
+FROM jobs j
+LEFT JOIN jobs_schedule_runs r ON r.id = (
+    SELECT id FROM jobs_schedule_runs WHERE key = j.scheduled_job
+    ORDER BY finished_at DESC, id DESC LIMIT 1)
+WHERE j.scheduled_job IS NOT NULL
+ORDER BY j.scheduled_job
+
+-- name: reserved_slot
+-- The slot (available_at) of a row still held under this lease.
+SELECT available_at FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
