@@ -1,0 +1,92 @@
+"""`bgjobs schedules list` and `bgjobs schedules history KEY` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import bgjobs
+from bgjobs import FakeClock, Job, ScheduledJob, Worker
+from bgjobs.db import adapter_from_url
+from tests.cli.support import assert_one_line_error, run_cli
+
+START = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def seed(url: str) -> None:
+    """Two schedules of one handler: "nightly" ran twice (one failure), "hourly" never."""
+    clock = FakeClock(START)
+
+    def report(job: Job) -> None:
+        if job.available_at == START + timedelta(days=2):
+            raise ValueError("no data for the day")
+
+    worker = Worker("report", report)
+    adapter = adapter_from_url(url)
+    bg = (
+        bgjobs.new(adapter)
+        .with_clock(clock)
+        .with_scheduled_job(ScheduledJob(worker, "at 00:00", key="nightly").with_max_retries(0))
+        .with_scheduled_job(ScheduledJob(worker, "every 1 hour", key="hourly"))
+        .build(start=False)
+    )
+    try:
+        for day in (1, 2):
+            clock.set(START + timedelta(days=day, seconds=1))
+            # "hourly" runs (late) too: the clock jumps a day at a time.
+            assert bg.drain() == 2
+    finally:
+        bg.stop()
+        adapter.close()
+
+
+def test_list_and_history(database_url: str) -> None:
+    seed(database_url)
+    listed = run_cli("schedules", "list", "--db", database_url, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert [(r["key"], r["job_name"], r["running"]) for r in rows] == [
+        ("hourly", "report", False),
+        ("nightly", "report", False),
+    ]
+    nightly = rows[1]
+    assert nightly["schedule"] == "second 0 minute 0 hour 0" and nightly["description"]
+    assert nightly["next_fire"] == "2030-01-04T00:00:00+00:00"
+    assert nightly["last_run"]["outcome"] == "failed"
+    assert nightly["last_run"]["error"] == "ValueError: no data for the day"
+
+    text = run_cli("schedules", "list", "--db", database_url)
+    assert text.returncode == 0, text.stderr
+    header, *lines = text.stdout.splitlines()
+    assert header.split() == [
+        "key",
+        "job",
+        "schedule",
+        "description",
+        "last_run",
+        "outcome",
+        "next_fire",
+    ]
+    assert len(lines) == 2 and lines[1].startswith("nightly") and "failed" in lines[1]
+
+    history = run_cli("schedules", "history", "nightly", "--db", database_url, "--json")
+    assert history.returncode == 0, history.stderr
+    runs = json.loads(history.stdout)
+    assert [(r["slot"], r["outcome"], r["error"]) for r in runs] == [
+        ("2030-01-03T00:00:00+00:00", "failed", "ValueError: no data for the day"),
+        ("2030-01-02T00:00:00+00:00", "succeeded", None),
+    ]
+    limited = run_cli(
+        "schedules", "history", "nightly", "--limit", "1", "--db", database_url, "--json"
+    )
+    assert len(json.loads(limited.stdout)) == 1
+    plain = run_cli("schedules", "history", "nightly", "--db", database_url)
+    assert plain.returncode == 0 and "no data for the day" in plain.stdout
+
+
+def test_unknown_key_and_bad_limit_are_one_line_errors(database_url: str) -> None:
+    seed(database_url)
+    missing = run_cli("schedules", "history", "weekly", "--db", database_url)
+    assert "no schedule with key 'weekly'" in assert_one_line_error(missing, 1)
+    bad = run_cli("schedules", "history", "nightly", "--limit", "0", "--db", database_url)
+    assert "expected a number" in assert_one_line_error(bad, 2)
