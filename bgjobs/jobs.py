@@ -138,6 +138,35 @@ def decode_payload(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadablePayload:
+    """Stands in for a stored payload that is not valid JSON (or nests too deep to decode).
+
+    bgjobs never stores such a payload, but raw SQL, another application or a
+    bad migration can. Listings and `get_job` show it as this value instead of
+    failing; a claim fails the job at once (PayloadError in jobs_failed) rather
+    than handing it to a handler.
+    """
+
+    text: str  # the stored text, cut to 200 characters
+    error: str  # why it could not be decoded
+
+    def __str__(self) -> str:
+        return f"<unreadable payload: {self.error}>"
+
+
+def read_payload(text: str | None) -> Any:
+    """The stored payload decoded, or an UnreadablePayload saying why it could not be."""
+    try:
+        return decode_payload(text)
+    except RecursionError:
+        problem = "it nests too deep to decode"
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+        problem = str(exc)
+    shown = text if text is None or len(text) <= 200 else text[:197] + "..."
+    return UnreadablePayload(text=shown or "", error=f"not valid JSON: {problem}")
+
+
 def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
     # json.dumps would quietly turn {1: 2} into {"1": 2} and a set into an
     # error without a path; check the shape first so the message says where.

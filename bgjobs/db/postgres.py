@@ -170,7 +170,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "now": require_aware(now, "now"),
         }
         rows = self._run(Claim(_Q["claim_jobs"], params), transaction=True)
-        return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+        jobs = in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+        return self._fail_unreadable(jobs, now)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""

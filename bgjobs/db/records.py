@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from bgjobs.db.adapter import Counts, FinishedJob, JobState, Outcome, WorkerRow
+from bgjobs.db.adapter import Counts, Failed, FinishedJob, JobState, Lease, Outcome, WorkerRow
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
-from bgjobs.jobs import Job, JobRequest, decode_payload, encode_payload
+from bgjobs.jobs import Job, JobRequest, UnreadablePayload, encode_payload, read_payload
 
 #: The most text kept for a traceback, an exception line or a last_error (UTF-8 bytes).
 MAX_ERROR_TEXT_BYTES: Final = 64 * 1024
@@ -179,7 +179,7 @@ def job_from_row(row: Mapping[str, Any], read_time: TimeReader, *, claimed: bool
     return Job(
         id=row["id"],
         name=row["name"],
-        payload=decode_payload(row["payload"]),
+        payload=read_payload(row["payload"]),
         attempts=row["attempts"],
         created_at=read_time(row["created_at"]),
         available_at=read_time(row["available_at"]),
@@ -202,7 +202,7 @@ def finished_job_from_row(
     return FinishedJob(
         id=row["id"],
         name=row["name"],
-        payload=decode_payload(row["payload"]),
+        payload=read_payload(row["payload"]),
         attempts=row["attempts"],
         queue=row["queue"],
         priority=row["priority"],
@@ -256,6 +256,30 @@ def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
         started_at=read_time(row["started_at"]),
         heartbeat_at=read_time(row["heartbeat_at"]),
     )
+
+
+def unreadable_failures(jobs: Iterable[Job]) -> tuple[list[Job], list[Failed]]:
+    """Claimed jobs split into those a handler can run and failures for unreadable ones.
+
+    A payload that cannot be decoded will not decode on any later attempt
+    either: the job fails at once, alone, with an error naming the problem,
+    and its batch-mates run.
+    """
+    runnable: list[Job] = []
+    failures: list[Failed] = []
+    for job in jobs:
+        if not isinstance(job.payload, UnreadablePayload) or job.reserved_by is None:
+            runnable.append(job)
+            continue
+        failures.append(
+            Failed(
+                lease=Lease(job.id, job.reserved_by, job.attempts),
+                exception=f"PayloadError: the stored payload of job {job.id} is "
+                f"{job.payload.error} (text: {job.payload.text[:80]!r})",
+                traceback="",
+            )
+        )
+    return runnable, failures
 
 
 def in_claim_order(jobs: Iterable[Job]) -> list[Job]:

@@ -155,7 +155,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
         jobs = in_claim_order(self._write(claim))
         self._busy_queues[queue] = bool(jobs)
-        return jobs
+        return self._fail_unreadable(jobs, now)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""
