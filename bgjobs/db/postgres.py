@@ -214,9 +214,10 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         self._change(_Q["register_worker"], params)
 
     def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
-        """Refresh the heartbeat; False if the row is gone."""
+        """Refresh the heartbeat on its own connection (one try: DatabaseError if the
+        server cannot be reached); False if the row is gone."""
         params = {"id": worker_id, "now": require_aware(now, "now")}
-        return self._change(_Q["heartbeat_worker"], params) > 0
+        return self._change_on_own_connection(_Q["heartbeat_worker"], params) > 0
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete the row at a graceful stop."""

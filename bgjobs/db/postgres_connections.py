@@ -126,10 +126,12 @@ class PostgresConnections:
         self._pool_obj: ConnectionPool[Conn] | None = None
         self._listeners: list[Listener] = []
         self._closed = False
+        self._beat_lock = threading.Lock()
+        self._beat_conn: Conn | None = None
 
     def _pool(self) -> ConnectionPool[Conn]:
         if self._pid != os.getpid():
-            _ABANDONED_AFTER_FORK.append((self._pool_obj, self._listeners))
+            _ABANDONED_AFTER_FORK.append((self._pool_obj, self._listeners, self._beat_conn))
             self._reset_connections()
         if self._closed:
             raise DatabaseError(f"{self!r} is closed")
@@ -201,6 +203,38 @@ class PostgresConnections:
             else:
                 time.sleep(min(0.05 * 2 ** (failures - 2), 1.0) * random.uniform(0.5, 1.0))
 
+    def _change_on_own_connection(self, query: str, params: Mapping[str, Any]) -> int:
+        """Run one changing statement on a connection of its own, outside the pool; one try.
+
+        For the heartbeat: it must not queue behind job traffic for a pooled
+        connection, nor behind the pool's growing reconnect backoff after an
+        outage. It connects directly and fails fast with DatabaseError; the
+        monitor retries it, and counts the failure as an outage.
+        """
+        self._pool()  # refuses a closed adapter; resets connections after a fork
+        with self._beat_lock:
+            conn = self._beat_conn
+            try:
+                if conn is None or conn.closed:
+                    conn = self._beat_conn = psycopg.connect(
+                        self.conninfo, autocommit=True, **self._beat_options()
+                    )
+                return conn.execute(query, params).rowcount
+            except psycopg.Error as exc:
+                self._beat_conn = None
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+                if not _is_transient(exc):
+                    raise self._translate(exc) from exc
+                raise DatabaseError(f"{self._where}: {exc}".strip()) from exc
+
+    def _beat_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = dict(self._connect_options)
+        if "connect_timeout" not in conninfo_to_dict(self.conninfo):
+            options["connect_timeout"] = 5
+        return options
+
     def _fetch(self, query: str, params: Mapping[str, Any]) -> list[Row]:
         """The rows of one statement (autocommit)."""
         return self._run(lambda conn: dict_rows(conn, query, params), transaction=False)
@@ -236,6 +270,11 @@ class PostgresConnections:
         for listener in self._listeners:
             listener.close()
         self._listeners.clear()
+        with self._beat_lock:
+            if self._beat_conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._beat_conn.close()
+                self._beat_conn = None
         with self._pool_lock:
             if self._pool_obj is not None:
                 self._pool_obj.close()

@@ -188,7 +188,8 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
     def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
         """Refresh the heartbeat; False if the row is gone."""
         params = {"id": worker_id, "now": to_sqlite_time(now)}
-        return self._write(lambda conn: conn.execute(_Q["heartbeat_worker"], params).rowcount) > 0
+        changed = self._write_apart(lambda conn: conn.execute(_Q["heartbeat_worker"], params))
+        return changed.rowcount > 0
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete the row at a graceful stop."""

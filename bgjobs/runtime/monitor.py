@@ -15,6 +15,7 @@ from typing import Literal
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.rescue_gate import RescueGate
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
@@ -35,7 +36,11 @@ class RetentionSettings:
 
 
 class Monitor:
-    """Keeps this process's jobs_workers row alive and rescues the jobs of dead processes."""
+    """Keeps this process's jobs_workers row alive and rescues the jobs of dead processes.
+
+    Rescues wait until this process has beaten steadily for a full lease (since
+    it started and since any database trouble it saw): see rescue_gate.py.
+    """
 
     name = "monitor"
 
@@ -53,8 +58,11 @@ class Monitor:
         #: Set by stop() only after running jobs are done: heartbeats go on until then,
         #: so a graceful stop longer than the lease does not get its own jobs rescued.
         self.stopped = threading.Event()
-        self._last_beat = time.monotonic()
-        self._quiet_until = 0.0
+        self._gate = RescueGate(
+            every=heartbeat.every.total_seconds(),
+            lease=heartbeat.lease.total_seconds(),
+            started_at=time.monotonic(),
+        )
 
     def register(self) -> None:
         """Insert this process's row; done before the first claim."""
@@ -78,27 +86,15 @@ class Monitor:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""
         context = self._context
         lease = self._heartbeat.lease.total_seconds()
-        # One `now` for our heartbeat and the sweep's cutoff: if the heartbeat
-        # write waited (a lock, a reconnect), our own row must still look alive.
-        now = context.clock.now()
-        started = time.monotonic()
-        alive = context.with_db_retry(
-            "heartbeat_worker", lambda: context.adapter.heartbeat_worker(context.owner, now=now)
-        )
-        if not alive:
-            # Another process thought we were dead and swept our row (a long pause,
-            # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
-            self.register()
-        if started - self._last_beat > lease:
-            # We could not heartbeat for a whole lease (the database was down):
-            # neither could the others. Give them a lease to heartbeat again
-            # before taking their jobs for dead ones.
-            self._quiet_until = time.monotonic() + lease
-        self._last_beat = time.monotonic()
-        if time.monotonic() < self._quiet_until:
+        beat_at = self._beat()
+        self._gate.beat(time.monotonic())
+        if not self._may_rescue():
             return []
+        # The sweep judges others by the time our own successful heartbeat
+        # wrote: if that write waited (a lock, a reconnect), our row still
+        # looks alive to it.
         rescued = context.with_db_retry(
-            "rescue_jobs", lambda: context.adapter.rescue_jobs(now=now, lease_seconds=lease)
+            "rescue_jobs", lambda: context.adapter.rescue_jobs(now=beat_at, lease_seconds=lease)
         )
         for job in rescued:
             context.emit(JobRescued(job_id=job.id, name=job.name, attempts=job.attempts))
@@ -106,6 +102,28 @@ class Monitor:
             self._on_rescued(rescued)
         self.prune()
         return rescued
+
+    def _beat(self) -> datetime:
+        """Refresh our row; returns the time written. Every attempt writes its own `now`,
+        so a heartbeat that succeeds after an outage says we are alive now."""
+        context = self._context
+        written: list[datetime] = []
+
+        def attempt() -> bool:
+            written.append(context.clock.now())
+            return context.adapter.heartbeat_worker(context.owner, now=written[-1])
+
+        if not context.with_db_retry("heartbeat_worker", attempt):
+            # Another process thought we were dead and swept our row (a long pause,
+            # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
+            self.register()
+        return written[-1]
+
+    def _may_rescue(self) -> bool:
+        """Whether every live process has had a full lease to beat since any trouble we saw."""
+        if self._context.db_failed_at:
+            self._gate.trouble(self._context.db_failed_at)
+        return self._gate.may_rescue(time.monotonic())
 
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""

@@ -1,0 +1,97 @@
+"""A PostgreSQL outage longer than the lease, with live workers holding running jobs.
+
+When the server comes back, no process may take a live process's job for a
+dead one's: every process first gets a full lease to beat again. The test
+gets a server of its own, so stopping it disturbs no other test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bgjobs import JobRequest, SystemClock
+from bgjobs.db import adapter_from_url
+from tests.pg_server import PostgresServer
+from tests.runtime.test_processes import Workers, read_log, wait_until, workers_factory
+
+__all__ = ["workers_factory"]  # the fixture, shared with the process tests
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+PROCESSES = 3
+SLOTS = 4
+LEASE_SECONDS = 3
+OUTAGE_SECONDS = 8
+ITERATIONS = 2
+
+
+@pytest.fixture
+def private_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start_new(max_connections=100)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_no_live_job_is_rescued_after_an_outage_longer_than_the_lease(
+    private_server: PostgresServer, workers_factory: Callable[..., Workers], tmp_path: Path
+) -> None:
+    url = private_server.url()
+    adapter = adapter_from_url(url)
+    adapter.migrate()
+    adapter.close()
+    workers = workers_factory(
+        url,
+        CONCURRENCY=str(SLOTS),
+        LEASE_MS=str(LEASE_SECONDS * 1000),
+        HEARTBEAT_MS="500",
+        POLL_MS="200",
+    )
+    workers.start(PROCESSES)
+    doubled: list[str] = []
+    try:
+        for iteration in range(ITERATIONS):
+            adapter = adapter_from_url(url)
+            # Each job outlives the outage by a few leases, so a premature rescue would
+            # run it a second time while its first run is still going.
+            jobs = adapter.enqueue_many(
+                [
+                    JobRequest("slow", {"seconds": OUTAGE_SECONDS + 4 * LEASE_SECONDS})
+                    for _ in range(PROCESSES * SLOTS)
+                ]
+            )
+            ids = {job.id for job in jobs}
+            adapter.close()
+
+            def started() -> int:
+                return len({r.job_id for r in read_log(workers.log) if r.job_id in ids})
+
+            wait_until(lambda: started() == len(ids), 60, "every job to start")
+            private_server.shut_down()
+            time.sleep(OUTAGE_SECONDS)
+            private_server.start_again()
+
+            def ended() -> int:
+                return sum(1 for r in read_log(workers.log) if r.event == "end" and r.job_id in ids)
+
+            wait_until(lambda: ended() >= len(ids), 120, f"iteration {iteration}'s jobs to end")
+            time.sleep(1)
+            starts = Counter(r.job_id for r in read_log(workers.log) if r.event == "start")
+            doubled += [job_id for job_id in ids if starts[job_id] > 1]
+            assert len(workers.alive()) == PROCESSES, workers.stderr_text()[-3000:]
+        adapter = adapter_from_url(url)
+        counts = adapter.count_jobs(now=SystemClock().now())
+        adapter.close()
+    finally:
+        workers.stop_all()
+    assert doubled == [], (
+        f"{len(doubled)} of {ITERATIONS * PROCESSES * SLOTS} jobs of live processes ran twice"
+    )
+    assert counts.succeeded == ITERATIONS * PROCESSES * SLOTS
+    assert (counts.waiting, counts.running, counts.failed) == (0, 0, 0)
