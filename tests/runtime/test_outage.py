@@ -8,6 +8,7 @@ gets a server of its own, so stopping it disturbs no other test.
 from __future__ import annotations
 
 import time
+from functools import partial
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,18 +70,19 @@ def test_no_live_job_is_rescued_after_an_outage_longer_than_the_lease(
             ids = {job.id for job in jobs}
             adapter.close()
 
-            def started() -> int:
-                return len({r.job_id for r in read_log(workers.log) if r.job_id in ids})
-
-            wait_until(lambda: started() == len(ids), 60, "every job to start")
+            wait_until(
+                partial(all_logged, workers, "start", ids),
+                60,
+                "every job to start",
+            )
             private_server.shut_down()
             time.sleep(OUTAGE_SECONDS)
             private_server.start_again()
-
-            def ended() -> int:
-                return sum(1 for r in read_log(workers.log) if r.event == "end" and r.job_id in ids)
-
-            wait_until(lambda: ended() >= len(ids), 120, f"iteration {iteration}'s jobs to end")
+            wait_until(
+                partial(all_logged, workers, "end", ids),
+                120,
+                f"iteration {iteration}'s jobs to end",
+            )
             time.sleep(1)
             starts = Counter(r.job_id for r in read_log(workers.log) if r.event == "start")
             doubled += [job_id for job_id in ids if starts[job_id] > 1]
@@ -95,3 +97,8 @@ def test_no_live_job_is_rescued_after_an_outage_longer_than_the_lease(
     )
     assert counts.succeeded == ITERATIONS * PROCESSES * SLOTS
     assert (counts.waiting, counts.running, counts.failed) == (0, 0, 0)
+
+
+def all_logged(workers: Workers, event: str, ids: set[str]) -> bool:
+    """Whether every job of `ids` has logged `event` at least once."""
+    return ids <= {r.job_id for r in read_log(workers.log) if r.event == event}
