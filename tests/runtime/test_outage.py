@@ -8,9 +8,9 @@ gets a server of its own, so stopping it disturbs no other test.
 from __future__ import annotations
 
 import time
-from functools import partial
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
