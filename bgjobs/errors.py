@@ -13,7 +13,7 @@
     └── ForkedRuntimeError                    a runtime built before os.fork() used in the child
 
 `WorkerLost` is not raised to users: it names the failure recorded in
-jobs_failed when a job crashed its worker process on every attempt.
+jobs_failed when the process holding a job was lost on its last allowed run.
 """
 
 from __future__ import annotations
@@ -120,4 +120,4 @@ class ForkedRuntimeError(BgJobsError):
 
 
 class WorkerLost(BgJobsError):
-    """The job's worker process died while running it, on every allowed attempt."""
+    """The process holding the job was lost on its last allowed run, before an outcome."""

@@ -14,6 +14,10 @@ from bgjobs.errors import PayloadError
 
 #: The largest payload accepted, measured as its UTF-8 JSON encoding.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+#: The longest job name or queue name, in UTF-8 bytes (255 ASCII characters).
+MAX_NAME_BYTES: Final = 255
+#: The longest unique key, in UTF-8 bytes: PostgreSQL's unique index holds about 2,700.
+MAX_UNIQUE_KEY_BYTES: Final = 1024
 
 # One encoder for every payload: json.dumps with options builds a new one per call.
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -35,8 +39,7 @@ class JobRequest:
     unique_key: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"job name must be a non-empty string (got {self.name!r})")
+        check_stored_text(self.name, "job name", MAX_NAME_BYTES)
 
     def available_at(self, when: datetime) -> JobRequest:
         """Run no earlier than `when` (an aware datetime)."""
@@ -52,8 +55,7 @@ class JobRequest:
 
     def on_queue(self, name: str) -> JobRequest:
         """Only the queue with this name may claim the job."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"queue name must be a non-empty string (got {name!r})")
+        check_stored_text(name, "queue", MAX_NAME_BYTES)
         return replace(self, queue=name)
 
     def with_priority(self, priority: int) -> JobRequest:
@@ -66,8 +68,7 @@ class JobRequest:
 
     def with_unique_key(self, key: str) -> JobRequest:
         """While a job with this key is waiting or running, enqueueing another inserts nothing."""
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"unique key must be a non-empty string (got {key!r})")
+        check_stored_text(key, "unique key", MAX_UNIQUE_KEY_BYTES)
         return replace(self, unique_key=key)
 
     def due_at(self, now: datetime) -> datetime:
@@ -112,10 +113,30 @@ class Worker:
     handler: Handler
 
     def __post_init__(self) -> None:
-        if not isinstance(self.job_name, str) or not self.job_name:
-            raise ValueError(f"job_name must be a non-empty string (got {self.job_name!r})")
+        check_stored_text(self.job_name, "job_name", MAX_NAME_BYTES)
         if not callable(self.handler):
             raise ValueError(f"handler for {self.job_name!r} must be callable")
+
+
+def check_stored_text(value: object, what: str, max_bytes: int) -> None:
+    """Names, queues and keys: non-empty strings of valid UTF-8, at most `max_bytes` long.
+
+    ValueError says which rule was broken; nothing reaches the database.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string (got {value!r})")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not valid UTF-8: {exc.reason} {value[exc.start : exc.end]!r} "
+            f"at index {exc.start}"
+        ) from None
+    if size > max_bytes:
+        raise ValueError(
+            f"{what} is {size} bytes of UTF-8; at most {max_bytes} are allowed "
+            f"(got {value[:40]!r}...)"
+        )
 
 
 def encode_payload(payload: Any) -> str:
@@ -125,7 +146,15 @@ def encode_payload(payload: Any) -> str:
         text = _ENCODER.encode(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"payload is not a JSON value: {exc}") from exc
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # A lone surrogate ("\ud800", e.g. from os.fsdecode of a bad file name)
+        # is a Python str but no UTF-8 text: no database could store it.
+        raise PayloadError(
+            f"payload is not valid UTF-8: {exc.reason} {text[exc.start : exc.end]!r} "
+            f"near {text[max(0, exc.start - 20) : exc.start]!r}"
+        ) from None
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadError(
             f"payload is {size} bytes encoded; at most {MAX_PAYLOAD_BYTES} bytes are allowed"

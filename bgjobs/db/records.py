@@ -15,7 +15,16 @@ from bgjobs.db.adapter import Counts, Failed, FinishedJob, JobState, Lease, Outc
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
-from bgjobs.jobs import Job, JobRequest, UnreadablePayload, encode_payload, read_payload
+from bgjobs.jobs import (
+    MAX_NAME_BYTES,
+    MAX_UNIQUE_KEY_BYTES,
+    Job,
+    JobRequest,
+    UnreadablePayload,
+    check_stored_text,
+    encode_payload,
+    read_payload,
+)
 
 #: The most text kept for a traceback, an exception line or a last_error (UTF-8 bytes).
 MAX_ERROR_TEXT_BYTES: Final = 64 * 1024
@@ -102,11 +111,11 @@ def _prepare(request: JobRequest, now: datetime, index: int) -> NewJob:
             f"request {index} is a {type(request).__name__}; enqueue takes JobRequest values"
         )
     name, queue, key, priority = request.name, request.queue, request.unique_key, request.priority
-    _check_text(name, index, "job name")
+    _check_text(name, index, "job name", MAX_NAME_BYTES)
     if queue is not None:
-        _check_text(queue, index, "queue")
+        _check_text(queue, index, "queue", MAX_NAME_BYTES)
     if key is not None:
-        _check_text(key, index, "unique key")
+        _check_text(key, index, "unique key", MAX_UNIQUE_KEY_BYTES)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"request {index}: priority must be an int (got {priority!r})")
     if not -(2**31) <= priority < 2**31:
@@ -134,9 +143,12 @@ def _prepare(request: JobRequest, now: datetime, index: int) -> NewJob:
     )
 
 
-def _check_text(value: object, index: int, what: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"request {index}: {what} must be a non-empty string (got {value!r})")
+def _check_text(value: object, index: int, what: str, max_bytes: int) -> None:
+    try:
+        check_stored_text(value, what, max_bytes)
+    except ValueError as exc:
+        raise ValueError(f"request {index}: {exc}") from None
+    assert isinstance(value, str)
     if "\x00" in value:
         # PostgreSQL text cannot hold NUL; refuse it on SQLite too so both behave alike.
         raise ValueError(

@@ -81,6 +81,8 @@ class SqliteConnections:
         text = os.fspath(path)
         if not isinstance(text, str) or not text.strip():
             raise ConfigurationError(f"SQLite path must be a non-empty file path (got {path!r})")
+        if "\x00" in text:
+            raise ConfigurationError(f"SQLite path must not contain a NUL character (got {text!r})")
         if text == ":memory:" or text.startswith("file:"):
             raise ConfigurationError(
                 f"SQLite path must be a plain file path (got {text!r}): bgjobs opens several "
@@ -118,7 +120,24 @@ class SqliteConnections:
         if self._closed:
             raise DatabaseError(f"{self!r} is closed")
 
+    def _create_private_file(self) -> None:
+        """Create a missing database file readable by its owner only (0600).
+
+        Payloads may hold personal data. SQLite gives the -wal and -shm files
+        the main file's mode, so they are private too. An existing file keeps
+        its mode: whoever made it chose it.
+        """
+        if os.path.exists(self.path):
+            return
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it a moment ago
+        except OSError:
+            pass  # e.g. a missing directory: sqlite3.connect says so below
+
     def _connect(self, *, reader: bool) -> Database:
+        self._create_private_file()
         try:
             conn = sqlite3.connect(
                 self.path,
