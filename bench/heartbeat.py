@@ -16,6 +16,7 @@ intervals: a heartbeat must not queue behind the process's own job traffic.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import sqlite3
@@ -87,7 +88,7 @@ def observe(path: str, seconds: float) -> tuple[list[float], int]:
     gaps = [
         (later - earlier).total_seconds()
         for beats in stamps.values()
-        for earlier, later in zip(beats, beats[1:], strict=False)
+        for earlier, later in itertools.pairwise(beats)
     ]
     return gaps, int(done - done_before)
 
