@@ -64,7 +64,7 @@ class _Backoff:
         if now - self._warned_at >= 30:
             self._warned_at = now
             log.warning(
-                "bgjobs: %s has been locked by another connection for %.0f s; still waiting",
+                "%s has been locked by another connection for %.0f s; still waiting",
                 self._path,
                 now - self._started,
             )
