@@ -25,14 +25,20 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bgjobs import Job
 
 PROCESSES = 4
 SLOTS = 10
 BACKLOG = 2000
 
 
-def noop(job: object) -> None:
-    """The job: nothing, so every slot is back claiming at once."""
+def work(job: Job) -> None:
+    """The job: a short sleep (payload: milliseconds), then back to claiming."""
+    if job.payload:
+        time.sleep(job.payload / 1000)
 
 
 def run_worker(path: str, every: float, seconds: float) -> None:
@@ -40,7 +46,7 @@ def run_worker(path: str, every: float, seconds: float) -> None:
     from bgjobs import Queue, Worker
     from bgjobs.db import SqliteAdapter
 
-    queue = Queue("default").with_worker(Worker("noop", noop)).with_max_concurrent_jobs(SLOTS)
+    queue = Queue("default").with_worker(Worker("work", work)).with_max_concurrent_jobs(SLOTS)
     runtime = (
         bgjobs.new(SqliteAdapter(path))
         .with_queue(queue)
@@ -51,7 +57,7 @@ def run_worker(path: str, every: float, seconds: float) -> None:
     runtime.stop(timeout=10)
 
 
-def run_producer(path: str, seconds: float) -> None:
+def run_producer(path: str, seconds: float, job_ms: int) -> None:
     from bgjobs import JobRequest
     from bgjobs.db import SqliteAdapter
 
@@ -60,7 +66,7 @@ def run_producer(path: str, seconds: float) -> None:
     while time.monotonic() < deadline:
         waiting = adapter.count_jobs(now=datetime.now().astimezone()).waiting
         if waiting < BACKLOG:
-            adapter.enqueue_many([JobRequest("noop", n) for n in range(200)])
+            adapter.enqueue_many([JobRequest("work", job_ms) for _ in range(200)])
         else:
             time.sleep(0.02)
     adapter.close()
@@ -97,6 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=40.0, help="length of the load")
     parser.add_argument("--every", type=float, default=1.0, help="heartbeat interval, seconds")
+    parser.add_argument("--job-ms", type=int, default=0, help="how long each job sleeps")
+    parser.add_argument("--producers", type=int, default=1, help="enqueueing processes")
     args = parser.parse_args()
     import bgjobs
 
@@ -113,7 +121,10 @@ def main() -> None:
             spawn.Process(target=run_worker, args=(path, args.every, args.seconds + warm_up))
             for _ in range(PROCESSES)
         ]
-        children.append(spawn.Process(target=run_producer, args=(path, args.seconds + warm_up)))
+        children += [
+            spawn.Process(target=run_producer, args=(path, args.seconds + warm_up, args.job_ms))
+            for _ in range(args.producers)
+        ]
         for child in children:
             child.start()
         time.sleep(warm_up)
@@ -128,7 +139,8 @@ def main() -> None:
     print(f"bgjobs from {os.path.dirname(bgjobs.__file__)}")
     print(
         f"{PROCESSES} SQLite processes x {SLOTS} slots, heartbeat every {every:g} s, "
-        f"{args.seconds:g} s of load, {done / args.seconds:.0f} jobs done/s, {len(gaps)} gaps"
+        f"jobs of {args.job_ms} ms, {args.producers} producers, {args.seconds:g} s of load, "
+        f"{done / args.seconds:.0f} jobs done/s, {len(gaps)} gaps"
     )
     print(
         f"heartbeat gap: max {gaps[-1]:.2f} s ({gaps[-1] / every:.1f} intervals), "
