@@ -57,7 +57,7 @@ def run_worker(path: str, every: float, seconds: float) -> None:
     runtime.stop(timeout=10)
 
 
-def run_producer(path: str, seconds: float, job_ms: int) -> None:
+def run_producer(path: str, seconds: float, job_ms: int, batch: int) -> None:
     from bgjobs import JobRequest
     from bgjobs.db import SqliteAdapter
 
@@ -66,7 +66,8 @@ def run_producer(path: str, seconds: float, job_ms: int) -> None:
     while time.monotonic() < deadline:
         waiting = adapter.count_jobs(now=datetime.now().astimezone()).waiting
         if waiting < BACKLOG:
-            adapter.enqueue_many([JobRequest("work", job_ms) for _ in range(200)])
+            for _ in range(200 // batch):
+                adapter.enqueue_many([JobRequest("work", job_ms) for _ in range(batch)])
         else:
             time.sleep(0.02)
     adapter.close()
@@ -105,6 +106,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=1.0, help="heartbeat interval, seconds")
     parser.add_argument("--job-ms", type=int, default=0, help="how long each job sleeps")
     parser.add_argument("--producers", type=int, default=1, help="enqueueing processes")
+    parser.add_argument("--batch", type=int, default=200, help="jobs per enqueue transaction")
     args = parser.parse_args()
     import bgjobs
 
@@ -122,7 +124,9 @@ def main() -> None:
             for _ in range(PROCESSES)
         ]
         children += [
-            spawn.Process(target=run_producer, args=(path, args.seconds + warm_up, args.job_ms))
+            spawn.Process(
+                target=run_producer, args=(path, args.seconds + warm_up, args.job_ms, args.batch)
+            )
             for _ in range(args.producers)
         ]
         for child in children:
@@ -139,7 +143,8 @@ def main() -> None:
     print(f"bgjobs from {os.path.dirname(bgjobs.__file__)}")
     print(
         f"{PROCESSES} SQLite processes x {SLOTS} slots, heartbeat every {every:g} s, "
-        f"jobs of {args.job_ms} ms, {args.producers} producers, {args.seconds:g} s of load, "
+        f"jobs of {args.job_ms} ms, {args.producers} producers enqueueing {args.batch} at a time, "
+        f"{args.seconds:g} s of load, "
         f"{done / args.seconds:.0f} jobs done/s, {len(gaps)} gaps"
     )
     print(
