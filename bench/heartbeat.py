@@ -36,9 +36,14 @@ BACKLOG = 2000
 
 
 def work(job: Job) -> None:
-    """The job: a short sleep (payload: milliseconds), then back to claiming."""
-    if job.payload:
-        time.sleep(job.payload / 1000)
+    """The job: payload [milliseconds, cpu]: sleep, or keep the CPU (and the GIL) busy."""
+    milliseconds, cpu = job.payload
+    if cpu:
+        until = time.perf_counter() + milliseconds / 1000
+        while time.perf_counter() < until:
+            pass
+    elif milliseconds:
+        time.sleep(milliseconds / 1000)
 
 
 def run_worker(path: str, every: float, seconds: float) -> None:
@@ -57,7 +62,7 @@ def run_worker(path: str, every: float, seconds: float) -> None:
     runtime.stop(timeout=10)
 
 
-def run_producer(path: str, seconds: float, job_ms: int, batch: int) -> None:
+def run_producer(path: str, seconds: float, job: tuple[int, bool], batch: int) -> None:
     from bgjobs import JobRequest
     from bgjobs.db import SqliteAdapter
 
@@ -67,7 +72,7 @@ def run_producer(path: str, seconds: float, job_ms: int, batch: int) -> None:
         waiting = adapter.count_jobs(now=datetime.now().astimezone()).waiting
         if waiting < BACKLOG:
             for _ in range(200 // batch):
-                adapter.enqueue_many([JobRequest("work", job_ms) for _ in range(batch)])
+                adapter.enqueue_many([JobRequest("work", list(job)) for _ in range(batch)])
         else:
             time.sleep(0.02)
     adapter.close()
@@ -106,6 +111,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=1.0, help="heartbeat interval, seconds")
     parser.add_argument("--job-ms", type=int, default=0, help="how long each job sleeps")
     parser.add_argument("--producers", type=int, default=1, help="enqueueing processes")
+    parser.add_argument("--cpu", action="store_true", help="jobs spin instead of sleeping")
     parser.add_argument("--batch", type=int, default=200, help="jobs per enqueue transaction")
     args = parser.parse_args()
     import bgjobs
@@ -125,7 +131,8 @@ def main() -> None:
         ]
         children += [
             spawn.Process(
-                target=run_producer, args=(path, args.seconds + warm_up, args.job_ms, args.batch)
+                target=run_producer,
+                args=(path, args.seconds + warm_up, (args.job_ms, args.cpu), args.batch),
             )
             for _ in range(args.producers)
         ]
@@ -143,7 +150,8 @@ def main() -> None:
     print(f"bgjobs from {os.path.dirname(bgjobs.__file__)}")
     print(
         f"{PROCESSES} SQLite processes x {SLOTS} slots, heartbeat every {every:g} s, "
-        f"jobs of {args.job_ms} ms, {args.producers} producers enqueueing {args.batch} at a time, "
+        f"jobs of {args.job_ms} ms {'CPU' if args.cpu else 'sleep'}, "
+        f"{args.producers} producers enqueueing {args.batch} at a time, "
         f"{args.seconds:g} s of load, "
         f"{done / args.seconds:.0f} jobs done/s, {len(gaps)} gaps"
     )
