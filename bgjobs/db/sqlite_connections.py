@@ -223,7 +223,12 @@ class SqliteConnections:
                 if self._writer is None:
                     with self._write_lock:  # the writer sets WAL before anyone else opens
                         self._writer_db()
-                self._beat_writer = self._connect(reader=False)
+                beat = self._connect(reader=False)
+                # A commit past the WAL's checkpoint threshold runs the checkpoint on
+                # the committing connection: leave that to the main writer, so a
+                # heartbeat never waits for a checkpoint of its own making.
+                beat.conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._beat_writer = beat
             return self._transact(self._beat_writer.conn, work)
 
     def _transact(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -97,6 +97,19 @@ def test_no_live_job_is_rescued_after_an_outage_longer_than_the_lease(
     )
     assert counts.succeeded == ITERATIONS * PROCESSES * SLOTS
     assert (counts.waiting, counts.running, counts.failed) == (0, 0, 0)
+    check_outage_log(workers)
+
+
+def check_outage_log(workers: Workers) -> None:
+    """Each process says once per outage that the server is away and once that it is back."""
+    for index in range(PROCESSES):
+        text = (workers.tmp / f"worker-{index}.err").read_text()
+        assert "bgjobs: bgjobs:" not in text, text[-2000:]
+        pool_warnings = [line for line in text.splitlines() if "psycopg.pool:" in line]
+        assert len(pool_warnings) <= ITERATIONS, "\n".join(pool_warnings)
+        assert text.count("retrying until it is back") <= ITERATIONS, text[-3000:]
+        assert text.count("is reachable again") <= ITERATIONS, text[-3000:]
+        assert "Traceback" not in text, text[-3000:]
 
 
 def all_logged(workers: Workers, event: str, ids: set[str]) -> bool:
