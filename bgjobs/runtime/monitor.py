@@ -78,9 +78,14 @@ class Monitor:
         )
 
     def run(self) -> None:
+        # A fixed rate, not a fixed pause: the time a tick spends rescuing and
+        # pruning (behind the process's other writes) must not push the next
+        # heartbeat later. A tick that overruns is followed by the next at once.
         interval = self._heartbeat.every.total_seconds()
-        while not self.stopped.wait(interval):
+        due = time.monotonic() + interval
+        while not self.stopped.wait(max(0.0, due - time.monotonic())):
             self.tick()
+            due = max(due + interval, time.monotonic())
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""
