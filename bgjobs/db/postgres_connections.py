@@ -127,6 +127,11 @@ _POOL_WARNINGS: Final = _OncePerOutage()
 logging.getLogger("psycopg.pool").addFilter(_POOL_WARNINGS)
 
 
+def _is_conflict(error: BaseException | str) -> bool:
+    """A serialization failure or deadlock: no outage, just a transaction to run again."""
+    return getattr(error, "sqlstate", None) in ("40001", "40P01")
+
+
 def _is_transient(exc: BaseException) -> bool:
     """A lost or refused connection, or a conflict that a fresh attempt resolves."""
     if isinstance(exc, PoolTimeout):
@@ -259,7 +264,10 @@ class PostgresConnections:
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self._reconnect_timeout
-                self._note_down(error)
+                if _is_conflict(error):
+                    log.debug("%s: %s; running the transaction again", self._where, error)
+                else:
+                    self._note_down(error)
             if now >= deadline:
                 raise DatabaseError(
                     f"{self._where} stayed unreachable for {self._reconnect_timeout:.0f} s: "
