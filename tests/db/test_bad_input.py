@@ -44,6 +44,18 @@ def test_a_payload_with_a_lone_surrogate_is_a_payload_error(
     assert_nothing_written(database_url)
 
 
+def test_invalid_utf8_bytes_are_refused_as_payload_names_and_keys(
+    adapter: BaseAdapter, database_url: str
+) -> None:
+    with pytest.raises(PayloadError, match="bytes, which is not a JSON value"):
+        adapter.enqueue(JobRequest("work", b"\xff\xfe"), now=T0)
+    with pytest.raises(ValueError, match="job name must be a non-empty string"):
+        JobRequest(b"\xff")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unique key must be a non-empty string"):
+        adapter.enqueue(JobRequest("work", unique_key=b"\xff"), now=T0)  # type: ignore[arg-type]
+    assert_nothing_written(database_url)
+
+
 def test_names_queues_and_keys_with_a_lone_surrogate_are_refused(
     adapter: BaseAdapter, database_url: str
 ) -> None:
