@@ -305,7 +305,7 @@ class PostgresConnections:
                         conn.close()
                 if not _is_transient(exc):
                     raise self._translate(exc) from exc
-                raise DatabaseError(f"{self._where}: {exc}".strip()) from exc
+                raise DatabaseError(f"{self._where}: {_one_line(exc)}") from exc
 
     def _beat_options(self) -> dict[str, Any]:
         options: dict[str, Any] = dict(self._connect_options)

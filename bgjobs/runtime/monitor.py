@@ -118,7 +118,7 @@ class Monitor:
             written.append(context.clock.now())
             return context.adapter.heartbeat_worker(context.owner, now=written[-1])
 
-        if not context.with_db_retry("heartbeat_worker", attempt):
+        if not context.with_db_retry("heartbeat_worker", attempt, report_first_only=True):
             # Another process thought we were dead and swept our row (a long pause,
             # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
             self.register()
