@@ -187,13 +187,21 @@ class UnreadablePayload:
 def read_payload(text: str | None) -> Any:
     """The stored payload decoded, or an UnreadablePayload saying why it could not be."""
     try:
+        if text is not None and not text.isascii():
+            # Bytes that were not UTF-8 arrive as lone surrogates (the SQLite
+            # adapter reads text leniently, so one bad row cannot fail a whole read).
+            text.encode("utf-8")
         return decode_payload(text)
     except RecursionError:
-        problem = "it nests too deep to decode"
-    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
-        problem = str(exc)
-    shown = text if text is None or len(text) <= 200 else text[:197] + "..."
-    return UnreadablePayload(text=shown or "", error=f"not valid JSON: {problem}")
+        problem = "not valid JSON: it nests too deep to decode"
+    except UnicodeEncodeError as exc:
+        problem = f"not valid UTF-8 text (a bad byte at character {exc.start})"
+    except ValueError as exc:  # json.JSONDecodeError
+        problem = f"not valid JSON: {exc}"
+    assert text is not None  # NULL decodes to None
+    shown = text if len(text) <= 200 else text[:197] + "..."
+    printable = shown.encode("utf-8", "backslashreplace").decode("utf-8")
+    return UnreadablePayload(text=printable, error=problem)
 
 
 def _check_json_value(value: Any, where: str, depth: int = 0) -> None:

@@ -147,6 +147,7 @@ class SqliteConnections:
             )
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        conn.text_factory = _lenient_text
         with self._opened_lock:
             self._opened.append(conn)
         try:
@@ -306,6 +307,17 @@ class SqliteConnections:
                 f"not to this adapter's file {self.path!r}"
             )
         return conn
+
+
+def _lenient_text(data: bytes) -> str:
+    """TEXT as str, keeping bytes that are not UTF-8 as lone surrogates instead of raising.
+
+    SQLite stores whatever bytes it is given: a row written by raw SQL with a
+    bad byte would otherwise make sqlite3 fail the whole fetch, and with it a
+    claim of good jobs. bgjobs itself never writes such text; reading it back
+    (`read_payload`) reports the row as unreadable.
+    """
+    return data.decode("utf-8", "surrogateescape")
 
 
 def wrap(conn: sqlite3.Connection) -> Database:

@@ -55,6 +55,29 @@ def test_an_undecodable_row_fails_alone_and_its_batch_mates_are_claimed(
     assert sorted(tables["jobs_succeeded"]) == sorted(job.id for job in claimed)
 
 
+def test_a_payload_of_bytes_that_are_not_utf8_fails_alone_on_sqlite(sqlite_url: str) -> None:
+    from bgjobs.db import adapter_from_url
+
+    adapter = adapter_from_url(sqlite_url)
+    adapter.migrate()
+    try:
+        jobs = adapter.enqueue_many([JobRequest("work", n) for n in range(3)], now=T0)
+        raw_rows(
+            sqlite_url,
+            "UPDATE jobs SET payload = CAST(X'7B22FF227D' AS TEXT) WHERE id = ?",
+            (jobs[1].id,),
+        )
+        [listed] = [job for job in adapter.list_jobs("jobs") if job.id == jobs[1].id]
+        assert isinstance(listed.payload, UnreadablePayload)
+        claimed = adapter.reserve_jobs(["work"], queue="q", limit=10, owner="w", now=T0)
+        assert [job.payload for job in claimed] == [0, 2]
+        failed = adapter.get_job(jobs[1].id)
+        assert failed is not None and failed.state == "failed"  # type: ignore[union-attr]
+        assert "is not valid UTF-8 text" in failed.exception  # type: ignore[union-attr]
+    finally:
+        adapter.close()
+
+
 def test_listings_and_get_job_show_an_unreadable_payload_instead_of_crashing(
     adapter: BaseAdapter, database_url: str
 ) -> None:
