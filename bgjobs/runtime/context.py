@@ -43,14 +43,20 @@ class RuntimeContext:
         emit(self.listeners + extra if extra else self.listeners, event)
 
     def with_db_retry(
-        self, operation: str, call: Callable[[], T], *, report_first_only: bool = False
+        self,
+        operation: str,
+        call: Callable[[], T],
+        *,
+        report_first_only: bool = False,
+        max_delay: float = DB_RETRY_CAP,
     ) -> T:
         """Run a database call, retrying DatabaseError with backoff until it works or we stop.
 
         A database that is restarting or briefly unreachable must not kill a
         runtime thread; every failed attempt is reported as DbErrored (only
         the first of a run of failures with `report_first_only`, for calls
-        that retry every second or two through a whole outage). A
+        that retry every second or two through a whole outage). The pause
+        between attempts doubles up to `max_delay` seconds. A
         SchemaError is no outage (the tables are missing or foreign) and is
         raised at once, and so is everything while `retry_db` is off (during
         build(), which must fail fast rather than hang).
@@ -69,7 +75,7 @@ class RuntimeContext:
                     self.emit(DbErrored(operation=operation, error=describe_exception(exc)))
                 if not self.retry_db or self.stopping.wait(delay):
                     raise
-                delay = min(delay * 2, DB_RETRY_CAP)
+                delay = min(delay * 2, max_delay)
 
 
 def describe_exception(exc: BaseException) -> str:

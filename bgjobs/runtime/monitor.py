@@ -14,7 +14,7 @@ from typing import Literal
 
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
-from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.context import DB_RETRY_CAP, RuntimeContext
 from bgjobs.runtime.rescue_gate import RescueGate
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
@@ -118,7 +118,12 @@ class Monitor:
             written.append(context.clock.now())
             return context.adapter.heartbeat_worker(context.owner, now=written[-1])
 
-        if not context.with_db_retry("heartbeat_worker", attempt, report_first_only=True):
+        # Retried at least once per interval: once the database is back, every
+        # live process must beat again well within the lease the others wait.
+        every = self._heartbeat.every.total_seconds()
+        if not context.with_db_retry(
+            "heartbeat_worker", attempt, report_first_only=True, max_delay=min(every, DB_RETRY_CAP)
+        ):
             # Another process thought we were dead and swept our row (a long pause,
             # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
             self.register()
