@@ -35,9 +35,9 @@ class RuntimeContext:
     listeners: tuple[Listener, ...]
     stopping: threading.Event = field(default_factory=threading.Event)
     retry_db: bool = False  # turned on once build() has set up: then outages are waited out
-    #: Monotonic time of the last failed database call (0.0: none yet); the monitor
-    #: holds off rescues for a lease after it (see runtime/rescue_gate.py).
-    db_failed_at: float = 0.0
+    #: The clock's monotonic time of the last failed database call (None: none yet);
+    #: the monitor holds off rescues for a lease after it (see runtime/rescue_gate.py).
+    db_failed_at: float | None = None
 
     def emit(self, event: Event, extra: tuple[Listener, ...] = ()) -> None:
         emit(self.listeners + extra if extra else self.listeners, event)
@@ -69,7 +69,7 @@ class RuntimeContext:
             except SchemaError:
                 raise
             except DatabaseError as exc:
-                self.db_failed_at = time.monotonic()
+                self.db_failed_at = self.clock.monotonic()
                 failures += 1
                 if failures == 1 or not report_first_only:
                     self.emit(DbErrored(operation=operation, error=describe_exception(exc)))

@@ -7,32 +7,22 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
+from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import DB_RETRY_CAP, RuntimeContext
 from bgjobs.runtime.rescue_gate import RescueGate
+
+__all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
 #: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
 PRUNE_SECONDS_PER_SWEEP = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSettings:
-    every: timedelta = timedelta(seconds=5)
-    lease: timedelta = timedelta(seconds=30)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    succeeded: timedelta | None = timedelta(days=7)
-    failed: timedelta | None = None
 
 
 class Monitor:
@@ -50,8 +40,10 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        abandoned_threads: Callable[[], int] = lambda: 0,
     ) -> None:
         self._context = context
+        self._abandoned_threads = abandoned_threads
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -61,7 +53,7 @@ class Monitor:
         self._gate = RescueGate(
             every=heartbeat.every.total_seconds(),
             lease=heartbeat.lease.total_seconds(),
-            started_at=time.monotonic(),
+            started_at=context.clock.monotonic(),
         )
 
     def register(self) -> None:
@@ -82,17 +74,18 @@ class Monitor:
         # pruning (behind the process's other writes) must not push the next
         # heartbeat later. A tick that overruns is followed by the next at once.
         interval = self._heartbeat.every.total_seconds()
-        due = time.monotonic() + interval
-        while not self.stopped.wait(max(0.0, due - time.monotonic())):
+        clock = self._context.clock
+        due = clock.monotonic() + interval
+        while not clock.wait(self.stopped, max(0.0, due - clock.monotonic())):
             self.tick()
-            due = max(due + interval, time.monotonic())
+            due = max(due + interval, clock.monotonic())
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""
         context = self._context
         lease = self._heartbeat.lease.total_seconds()
         beat_at = self._beat()
-        self._gate.beat(time.monotonic())
+        self._gate.beat(context.clock.monotonic())
         if not self._may_rescue():
             return []
         # The sweep judges others by the time our own successful heartbeat
@@ -114,9 +107,13 @@ class Monitor:
         context = self._context
         written: list[datetime] = []
 
+        abandoned = self._abandoned_threads()
+
         def attempt() -> bool:
             written.append(context.clock.now())
-            return context.adapter.heartbeat_worker(context.owner, now=written[-1])
+            return context.adapter.heartbeat_worker(
+                context.owner, now=written[-1], abandoned_threads=abandoned
+            )
 
         # Retried at least once per interval: once the database is back, every
         # live process must beat again well within the lease the others wait.
@@ -131,9 +128,10 @@ class Monitor:
 
     def _may_rescue(self) -> bool:
         """Whether every live process has had a full lease to beat since any trouble we saw."""
-        if self._context.db_failed_at:
-            self._gate.trouble(self._context.db_failed_at)
-        return self._gate.may_rescue(time.monotonic())
+        failed_at = self._context.db_failed_at
+        if failed_at is not None:
+            self._gate.trouble(failed_at)
+        return self._gate.may_rescue(self._context.clock.monotonic())
 
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""
