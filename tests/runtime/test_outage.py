@@ -1,8 +1,9 @@
-"""A PostgreSQL outage longer than the lease, with live workers holding running jobs.
+"""An outage longer than the lease, with live workers holding running jobs.
 
-When the server comes back, no process may take a live process's job for a
-dead one's: every process first gets a full lease to beat again. The test
-gets a server of its own, so stopping it disturbs no other test.
+When the database is back, no process may take a live process's job for a
+dead one's: every process first gets a full lease to beat again. On
+PostgreSQL the server is stopped (a server of the test's own, so no other
+test is disturbed); on SQLite another program holds the write lock.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.runtime.test_processes import Workers, read_log, wait_until, workers_
 
 __all__ = ["workers_factory"]  # the fixture, shared with the process tests
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = pytest.mark.slow
 
 PROCESSES = 3
 SLOTS = 4
@@ -40,6 +41,7 @@ def private_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+@pytest.mark.postgres
 def test_no_live_job_is_rescued_after_an_outage_longer_than_the_lease(
     private_server: PostgresServer, workers_factory: Callable[..., Workers], tmp_path: Path
 ) -> None:
@@ -117,3 +119,41 @@ def check_outage_log(workers: Workers) -> None:
 def all_logged(workers: Workers, event: str, ids: set[str]) -> bool:
     """Whether every job of `ids` has logged `event` at least once."""
     return ids <= {r.job_id for r in read_log(workers.log) if r.event == event}
+
+
+def test_no_live_job_is_rescued_after_sqlite_was_locked_longer_than_the_lease(
+    sqlite_url: str, workers_factory: Callable[..., Workers]
+) -> None:
+    """SQLite's outage: another program holds the write lock for longer than the lease."""
+    import sqlite3
+
+    adapter = adapter_from_url(sqlite_url)
+    adapter.migrate()
+    workers = workers_factory(
+        sqlite_url,
+        CONCURRENCY=str(SLOTS),
+        LEASE_MS=str(LEASE_SECONDS * 1000),
+        HEARTBEAT_MS="500",
+        POLL_MS="200",
+    )
+    workers.start(2)
+    try:
+        jobs = adapter.enqueue_many(
+            [JobRequest("slow", {"seconds": OUTAGE_SECONDS + 4 * LEASE_SECONDS}) for _ in range(8)]
+        )
+        ids = {job.id for job in jobs}
+        wait_until(partial(all_logged, workers, "start", ids), 60, "every job to start")
+        blocker = sqlite3.connect(sqlite_url[len("sqlite:///") :], isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # every writer, heartbeats included, now waits
+        time.sleep(OUTAGE_SECONDS)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        wait_until(partial(all_logged, workers, "end", ids), 120, "the jobs to end")
+        time.sleep(1)
+        starts = Counter(r.job_id for r in read_log(workers.log) if r.event == "start")
+        counts = adapter.count_jobs(now=SystemClock().now())
+    finally:
+        workers.stop_all()
+        adapter.close()
+    assert [job_id for job_id in ids if starts[job_id] > 1] == [], "a live process's job ran twice"
+    assert counts.succeeded == len(ids)
