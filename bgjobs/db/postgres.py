@@ -52,7 +52,13 @@ from bgjobs.db.base import (
     rescue_window,
 )
 from bgjobs.db.migrations import run_migrations
-from bgjobs.db.postgres_connections import Conn, PostgresConnections, Row, dict_rows
+from bgjobs.db.postgres_connections import (
+    Conn,
+    PostgresConnections,
+    Row,
+    dict_rows,
+    pinned_rows,
+)
 from bgjobs.db.postgres_notify import Listener
 from bgjobs.db.postgres_statements import Claim, apply_outcomes, copy_suits, insert_jobs
 from bgjobs.db.queries import load_queries
@@ -169,7 +175,13 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "owner": owner,
             "now": require_aware(now, "now"),
         }
-        rows = self._run(Claim(_Q["claim_jobs"], params), transaction=True)
+        # One round trip, committed on its own. If the answer is lost, the jobs
+        # stay reserved by `owner` with no thread tracking them: the runtime's
+        # monitor gives such reservations back (release_untracked_jobs), and the
+        # rescue takes them from an owner that is not a running process.
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["claim_jobs"], params), transaction=False
+        )
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
@@ -197,7 +209,9 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     def next_available_at(self, names: Collection[str], *, queue: str) -> datetime | None:
         """The earliest available_at of unreserved jobs this queue could claim."""
         params = {"names": names_param(names), "queue": queue}
-        rows = self._fetch(_Q["next_available_at"], params)
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["next_available_at"], params), transaction=False
+        )
         return from_postgres_time(rows[0]["available_at"]) if rows else None
 
     # -- processes and rescue --------------------------------------------------------
@@ -232,13 +246,28 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"now": stamp, "cutoff": cutoff}
 
         def rescue(conn: Conn) -> list[Row]:
-            rows = dict_rows(conn, _Q["rescue_jobs"], params)
+            rows = pinned_rows(conn, _Q["rescue_jobs"], params)
             conn.execute(_Q["delete_dead_workers"], params)
             return rows
 
         return [
             job_from_row(row, from_postgres_time) for row in self._run(rescue, transaction=True)
         ]
+
+    def release_untracked_jobs(
+        self, owner: str, *, keep: Collection[str], claimed_before: datetime
+    ) -> list[Job]:
+        """Unreserve `owner`'s jobs claimed before `claimed_before` and not in `keep`."""
+        check_text(owner, "owner")
+        params = {
+            "owner": owner,
+            "keep": sorted(keep),
+            "before": require_aware(claimed_before, "claimed_before"),
+        }
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["release_untracked_jobs"], params), transaction=False
+        )
+        return [job_from_row(row, from_postgres_time) for row in rows]
 
     # -- scheduled jobs -------------------------------------------------------------------
 

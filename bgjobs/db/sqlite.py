@@ -44,6 +44,7 @@ from bgjobs.db.base import (
     check_claim,
     check_limit,
     check_scheduled_claim,
+    check_text,
     listing_query,
     names_json,
     now_or_system,
@@ -210,6 +211,19 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             return rows
 
         return [job_from_row(row, from_sqlite_time) for row in self._write(rescue)]
+
+    def release_untracked_jobs(
+        self, owner: str, *, keep: Collection[str], claimed_before: datetime
+    ) -> list[Job]:
+        """Unreserve `owner`'s jobs claimed before `claimed_before` and not in `keep`."""
+        check_text(owner, "owner")
+        params = {
+            "owner": owner,
+            "keep": json.dumps(sorted(keep)),
+            "before": to_sqlite_time(claimed_before),
+        }
+        rows = self._write(lambda conn: _rows(conn, _Q["release_untracked_jobs"], params))
+        return [job_from_row(row, from_sqlite_time) for row in rows]
 
     # -- scheduled jobs -----------------------------------------------------------
 

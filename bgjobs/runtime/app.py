@@ -235,7 +235,11 @@ class BgJobs:
         self._queues = [QueueRunner(q, self._context, self._completer) for q in builder.queues]
         self._scheduled = [ScheduledRunner(s, self._context) for s in scheduled]
         self._monitor = Monitor(
-            self._context, builder.heartbeat, builder.retention, self._on_rescued
+            self._context,
+            builder.heartbeat,
+            builder.retention,
+            self._on_rescued,
+            held_job_ids=self._held_job_ids,
         )
         self._supervisor = Supervisor(self._context, builder.restart_tolerance, self._give_up)
         self._runners_by_name: dict[str, list[QueueRunner]] = {}
@@ -275,6 +279,19 @@ class BgJobs:
         self._supervisor.start(self._monitor)
         if context.adapter.supports_notify and self._queues:
             self._subscription = context.adapter.listen(self._on_notification)
+
+    def _held_job_ids(self) -> set[str]:
+        """Every job this process holds, for the monitor's release of untracked ones.
+
+        Runners are read before the completer: a job moves from one to the
+        other, so a job moving while we look is still seen.
+        """
+        held: set[str] = set()
+        for runner in self._queues:
+            held |= runner.held_job_ids()
+        for scheduled in self._scheduled:
+            held |= scheduled.held_job_ids()
+        return held | self._completer.held_job_ids()
 
     @property
     def worker_id(self) -> str:

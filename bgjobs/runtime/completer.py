@@ -45,6 +45,7 @@ class Completer:
         self._pending: deque[_Pending] = deque()
         self._condition = threading.Condition()
         self._in_flight = 0
+        self._applying: list[_Pending] = []  # the batch being committed now
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -63,6 +64,11 @@ class Completer:
                 return
             self._pending.append(_Pending(outcome, callback))
             self._condition.notify_all()
+
+    def held_job_ids(self) -> set[str]:
+        """Ids of the jobs whose outcome waits here or is being committed."""
+        with self._condition:
+            return {item.outcome.lease.job_id for item in (*self._pending, *self._applying)}
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted outcome is committed; False on timeout."""
@@ -96,6 +102,7 @@ class Completer:
                     )
                 batch = self._take_batch()
                 self._in_flight = len(batch)
+                self._applying = batch
             try:
                 self._apply(batch)
             except BaseException:  # this thread must outlive any bad outcome
@@ -103,6 +110,7 @@ class Completer:
             finally:
                 with self._condition:
                     self._in_flight = 0
+                    self._applying = []
                     self._condition.notify_all()
 
     def _take_batch(self) -> list[_Pending]:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
-from bgjobs.events import JobRescued
+from bgjobs.events import JobReleased, JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.context import RuntimeContext
 
@@ -45,11 +45,13 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        held_job_ids: Callable[[], set[str]] = set,
     ) -> None:
         self._context = context
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
+        self._held_job_ids = held_job_ids
         #: Set by stop() only after running jobs are done: heartbeats go on until then,
         #: so a graceful stop longer than the lease does not get its own jobs rescued.
         self.stopped = threading.Event()
@@ -89,6 +91,7 @@ class Monitor:
             # Another process thought we were dead and swept our row (a long pause,
             # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
             self.register()
+        self.release_untracked(now)
         if started - self._last_beat > lease:
             # We could not heartbeat for a whole lease (the database was down):
             # neither could the others. Give them a lease to heartbeat again
@@ -106,6 +109,30 @@ class Monitor:
             self._on_rescued(rescued)
         self.prune()
         return rescued
+
+    def release_untracked(self, now: datetime) -> list[Job]:
+        """Give back reservations of this process that none of its threads holds.
+
+        A claim is one round trip that commits on its own: if its answer is
+        lost, its jobs stay reserved by this live, heartbeating process and no
+        rescue would ever free them. Only reservations older than half a lease
+        are looked at, so a claim whose answer is still being read is left alone;
+        a lost claim's jobs come back within half a lease plus a heartbeat.
+        """
+        context = self._context
+        # Read the holders first: a job only moves from a runner to the
+        # completer, so one that moves while we look is seen in the completer.
+        held = self._held_job_ids()
+        before = now - self._heartbeat.lease / 2
+        released = context.with_db_retry(
+            "release_untracked_jobs",
+            lambda: context.adapter.release_untracked_jobs(
+                context.owner, keep=held, claimed_before=before
+            ),
+        )
+        for job in released:
+            context.emit(JobReleased(job_id=job.id, name=job.name))
+        return released
 
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""

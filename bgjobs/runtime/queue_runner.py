@@ -247,6 +247,11 @@ class QueueRunner:
         for _ in self._threads:
             self._tasks.put(None)
 
+    def held_job_ids(self) -> set[str]:
+        """Ids of the jobs this queue holds: claimed and not started, or running."""
+        with self._lock:
+            return {*self._unstarted, *self._running}
+
     @property
     def running_jobs(self) -> list[Job]:
         with self._lock:

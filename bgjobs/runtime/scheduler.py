@@ -83,6 +83,7 @@ class ScheduledRunner:
         self._context = context
         self._wake = threading.Event()
         self._running: Job | None = None
+        self._held: str | None = None  # claimed, not yet finished
         self._lock = threading.Lock()
         self._known_due: datetime | None = None
 
@@ -196,6 +197,20 @@ class ScheduledRunner:
 
     def run_claimed(self, job: Job) -> datetime | None:
         """Run a claimed row and commit its outcome together with the next row."""
+        with self._lock:
+            self._held = job.id
+        try:
+            return self._run_claimed(job)
+        finally:
+            with self._lock:
+                self._held = None
+
+    def held_job_ids(self) -> set[str]:
+        """The id of the job this runner has claimed and not yet finished, if any."""
+        with self._lock:
+            return {self._held} if self._held is not None else set()
+
+    def _run_claimed(self, job: Job) -> datetime | None:
         context, scheduled = self._context, self.scheduled
         self._emit(
             JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from bgjobs.errors import (
 from bgjobs.events import (
     Event,
     JobFailed,
+    JobReleased,
     JobRetried,
     JobSucceeded,
     QueueErrored,
@@ -578,3 +579,32 @@ def test_stop_in_a_forked_child_leaves_the_parent_alone(adapter: Adapter) -> Non
         assert bg.worker_id in {w.id for w in adapter.list_workers()}
     finally:
         bg.stop()
+
+
+def test_a_reservation_of_this_process_that_no_thread_holds_is_given_back(
+    adapter: Adapter, recorder: Recorder
+) -> None:
+    # What a claim whose answer was lost leaves behind: a job reserved by this
+    # live, heartbeating process that none of its threads knows about.
+    runtime = (
+        builder_for(adapter)
+        .with_event_listener(recorder)
+        .with_queue(quick_queue(work=lambda job: None))
+        .build()
+    )
+    try:
+        claimed_at = datetime.now(UTC) - timedelta(seconds=10)
+        [forged] = adapter.enqueue_many([JobRequest("unhandled")], now=claimed_at)
+        [held] = adapter.reserve_jobs(
+            ["unhandled"], queue="default", limit=1, owner=runtime.worker_id, now=claimed_at
+        )
+        assert held.id == forged.id and held.attempts == 1
+        wait_until(lambda: getattr(adapter.get_job(forged.id), "reserved_by", "") is None)
+        back = adapter.get_job(forged.id)
+        assert isinstance(back, Job) and back.attempts == 0
+        assert [e.job_id for e in recorder.of(JobReleased)] == [forged.id]
+        # The jobs it does hold are left alone.
+        done = runtime.enqueue(JobRequest("work"))
+        wait_until(lambda: getattr(adapter.get_job(done.id), "state", None) == "succeeded")
+    finally:
+        runtime.stop()
