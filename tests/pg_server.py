@@ -24,6 +24,9 @@ from pathlib import Path
 
 SERVER_USER = "postgres"
 
+#: No commit waits for the disk: fine for throwaway test clusters, never for data.
+_UNSAFE_FAST = ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+
 
 class PostgresNotFound(RuntimeError):
     """No PostgreSQL server binaries on this machine."""
@@ -99,8 +102,8 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     @classmethod
-    def start_new(cls, *, max_connections: int = 200) -> PostgresServer:
-        """Make and start a fresh cluster."""
+    def start_new(cls, *, max_connections: int = 200, durable: bool = False) -> PostgresServer:
+        """Make and start a fresh cluster (fsync off unless `durable`: the server's defaults)."""
         bindir = find_bindir()
         user = _ensure_server_user() if os.geteuid() == 0 else None
         as_user = user.pw_name if user is not None else None
@@ -115,7 +118,7 @@ class PostgresServer:
                 "initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres",
                 "-E", "UTF8", "--no-locale", "--no-sync",
             )  # fmt: skip
-            server._start(max_connections)
+            server._start(max_connections, durable=durable)
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -144,7 +147,7 @@ class PostgresServer:
         except OSError:
             return ""
 
-    def _start(self, max_connections: int) -> None:
+    def _start(self, max_connections: int, *, durable: bool = False) -> None:
         last_error: Exception | None = None
         for _ in range(8):
             self.port = _free_port()
@@ -153,11 +156,9 @@ class PostgresServer:
                     "-c listen_addresses=127.0.0.1",
                     f"-c port={self.port}",
                     f"-c unix_socket_directories={shlex.quote(str(self.root))}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
                     f"-c max_connections={max_connections}",
                 ]
+                + ([] if durable else _UNSAFE_FAST)
             )
             try:
                 self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options)
