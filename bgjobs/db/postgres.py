@@ -92,9 +92,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     `conninfo` is a URL (postgresql://user@host/db) or a libpq key=value
     string. bgjobs' tables live in the connection's current schema (set
     `options=-csearch_path=...` to keep them apart from yours).
-    """
 
-    supports_notify = True
+    Behind a transaction-pooling PgBouncer, pass `pooled=True`: LISTEN then
+    goes to `listen_url` (a direct connection to the server), or, without
+    one, queues poll. Nothing else keeps session state on pooled connections.
+    """
 
     def __repr__(self) -> str:
         return f"PostgresAdapter({self._where})"
@@ -394,7 +396,9 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         if not callable(callback):
             raise TypeError("listen needs a callable")
         self._pool()  # refuses a closed adapter; parks connections after a fork
-        listener = Listener(self.conninfo, self._connect_options, callback, self._where)
+        if self.listen_url is None:
+            return None  # behind a pooler without a direct URL: queues poll
+        listener = Listener(self.listen_url, self._connect_options, callback, self._where)
         self._listeners.append(listener)
         # Returning once LISTEN is in place means no enqueue after this call
         # goes unannounced. If the server is down, the thread keeps trying and

@@ -86,6 +86,8 @@ class PostgresConnections:
         min_connections: int = 1,
         max_connections: int = 10,
         reconnect_timeout: float = 60.0,
+        listen_url: str | None = None,
+        pooled: bool = False,
     ) -> None:
         if not isinstance(conninfo, str) or not conninfo.strip():
             raise ConfigurationError(
@@ -110,7 +112,18 @@ class PostgresConnections:
             raise ConfigurationError(
                 f"reconnect_timeout must be positive seconds (got {reconnect_timeout!r})"
             )
+        if listen_url is not None and (not isinstance(listen_url, str) or not listen_url.strip()):
+            raise ConfigurationError(
+                f"listen_url must be a non-empty PostgreSQL URL or None (got {listen_url!r})"
+            )
+        if not isinstance(pooled, bool):
+            raise ConfigurationError(f"pooled must be True or False (got {pooled!r})")
         self.conninfo = conninfo
+        #: Where LISTEN connects: LISTEN needs a session of its own, which a
+        #: transaction-pooling PgBouncer does not give; None with `pooled`: poll.
+        self.listen_url = listen_url if listen_url is not None else (None if pooled else conninfo)
+        self.pooled = pooled
+        self.supports_notify = self.listen_url is not None
         self._connect_options = {k: v for k, v in _KEEPALIVES.items() if k not in params}
         self._where = "PostgreSQL at {}:{}/{}".format(
             params.get("host", "localhost"), params.get("port", 5432), params.get("dbname", "")
@@ -148,7 +161,14 @@ class PostgresConnections:
                         open=False,
                         name="bgjobs",
                         timeout=min(self._reconnect_timeout, 10.0),
-                        kwargs={"autocommit": True, **self._connect_options},
+                        # prepare_threshold=None: no prepared statement outlives its
+                        # transaction, so a transaction-pooling PgBouncer can hand
+                        # each transaction to any server connection.
+                        kwargs={
+                            "autocommit": True,
+                            "prepare_threshold": None,
+                            **self._connect_options,
+                        },
                     )
                     # wait=False: a server that is down at start-up is waited
                     # for by the first statement, within reconnect_timeout.

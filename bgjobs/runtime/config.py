@@ -14,6 +14,8 @@ from bgjobs.schedule.policy import SchedulePolicy
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENT_JOBS = 10
 DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
+#: Jobs a queue claims ahead of its free workers (docs/performance.md says why this many).
+DEFAULT_PREFETCH = 0
 
 
 def _positive_timedelta(value: timedelta, what: str) -> timedelta:
@@ -39,6 +41,7 @@ class Queue:
     poll_interval: timedelta = DEFAULT_POLL_INTERVAL
     retry_backoff: Backoff = default_backoff
     listeners: tuple[Listener, ...] = ()
+    prefetch: int = DEFAULT_PREFETCH
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -62,6 +65,19 @@ class Queue:
 
     def with_poll_interval(self, interval: timedelta) -> Queue:
         return replace(self, poll_interval=_positive_timedelta(interval, "poll_interval"))
+
+    def with_prefetch(self, n: int) -> Queue:
+        """Claim up to `n` jobs ahead of free workers (held reserved, not started).
+
+        Each claim commits, and a durable commit waits for the disk: claiming
+        more per commit raises throughput. Jobs claimed ahead and not started
+        are given back at a graceful stop without charging an attempt.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigurationError(
+                f"prefetch of queue {self.name!r} must be a whole number >= 0 (got {n!r})"
+            )
+        return replace(self, prefetch=n)
 
     def with_retry_backoff(self, backoff: timedelta | Backoff) -> Queue:
         try:

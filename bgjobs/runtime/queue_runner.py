@@ -112,10 +112,11 @@ class QueueRunner:
         waiting a moment for half the slots turns many one-job claims into a
         few batched ones. An idle queue (all slots free) never waits here.
         """
-        half = max(1, self.queue.max_concurrent_jobs // 2)
+        capacity = self._capacity()
+        half = max(1, capacity // 2)
         with self._lock:
             self._slot_freed.wait_for(
-                lambda: self.queue.max_concurrent_jobs - self._in_use >= half,
+                lambda: capacity - self._in_use >= half,
                 timeout=GATHER_SECONDS,
             )
 
@@ -258,9 +259,13 @@ class QueueRunner:
             return list(self._running.values())
 
     # -- internals -------------------------------------------------------
+    def _capacity(self) -> int:
+        """Jobs this queue may hold at once: one per worker, plus those claimed ahead."""
+        return self.queue.max_concurrent_jobs + self.queue.prefetch
+
     def _free(self) -> int:
         with self._lock:
-            return self.queue.max_concurrent_jobs - self._in_use
+            return self._capacity() - self._in_use
 
     def _idle_timeout(self, found_nothing: bool) -> float:
         context = self._context
