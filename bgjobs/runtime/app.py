@@ -12,7 +12,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from bgjobs.clock import SYSTEM_CLOCK, Clock
+from bgjobs.clock import SYSTEM_CLOCK, Clock, CorrectedClock, SystemClock
 from bgjobs.db.adapter import Adapter, Subscription
 from bgjobs.errors import (
     BgJobsError,
@@ -37,6 +37,8 @@ from bgjobs.schedule import parse
 from bgjobs.schedule.policy import SchedulePolicy
 
 DEFAULT_STOP_TIMEOUT = 30.0
+#: A host clock this far off the database's is broken, not skewed: build() refuses.
+MAX_CLOCK_OFFSET = timedelta(seconds=60)
 DEFAULT_HEARTBEAT = HeartbeatSettings()
 DEFAULT_RESTART_TOLERANCE = RestartTolerance()
 DEFAULT_RETENTION = RetentionSettings()
@@ -258,6 +260,7 @@ class BgJobs:
             if self._builder.migrate:
                 version = context.adapter.migrate()
                 context.emit(Migrated(version=version))
+            self._use_database_clock()
             self._monitor.register()
             for scheduled in self._scheduled:
                 # Every scheduled job has its row once build() returns, with this
@@ -279,6 +282,28 @@ class BgJobs:
         self._supervisor.start(self._monitor)
         if context.adapter.supports_notify and self._queues:
             self._subscription = context.adapter.listen(self._on_notification)
+
+    def _use_database_clock(self) -> None:
+        """On a database shared by several hosts, judge every time by the database's clock.
+
+        Heartbeats, claim times and due times written by one host are compared
+        by the others: the offset of this host's clock is measured once at
+        start-up and corrected. An offset beyond MAX_CLOCK_OFFSET means a clock
+        that is simply wrong: refuse to start rather than guess. An injected
+        clock (tests, drain()) is kept as it is.
+        """
+        context = self._context
+        measure = getattr(context.adapter, "clock_offset", None)
+        if not isinstance(context.clock, SystemClock) or measure is None:
+            return
+        offset: timedelta = measure()
+        if abs(offset) > MAX_CLOCK_OFFSET:
+            raise ConfigurationError(
+                f"this host's clock is {-offset.total_seconds():+.1f} s off the database's "
+                f"(more than {MAX_CLOCK_OFFSET.total_seconds():.0f} s): fix its time "
+                "synchronisation (NTP) before starting workers"
+            )
+        context.clock = CorrectedClock(offset)
 
     def _held_job_ids(self) -> set[str]:
         """Every job this process holds, for the monitor's release of untracked ones.

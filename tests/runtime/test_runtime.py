@@ -608,3 +608,19 @@ def test_a_reservation_of_this_process_that_no_thread_holds_is_given_back(
         wait_until(lambda: getattr(adapter.get_job(done.id), "state", None) == "succeeded")
     finally:
         runtime.stop()
+
+
+def test_a_postgres_runtime_judges_time_by_the_database_clock(postgres_url: str) -> None:
+    from bgjobs.clock import CorrectedClock
+    from bgjobs.db import PostgresAdapter
+
+    adapter = PostgresAdapter(postgres_url)
+    runtime = builder_for(adapter).with_queue(quick_queue(work=lambda job: None)).build()
+    try:
+        clock = runtime._context.clock
+        assert isinstance(clock, CorrectedClock)
+        # Same host as the test server: the measured offset is a round trip at most.
+        assert abs(clock.offset) < timedelta(seconds=1)
+    finally:
+        runtime.stop()
+        adapter.close()
