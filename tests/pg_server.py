@@ -102,8 +102,14 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     @classmethod
-    def start_new(cls, *, max_connections: int = 200, durable: bool = False) -> PostgresServer:
-        """Make and start a fresh cluster (fsync off unless `durable`: the server's defaults)."""
+    def start_new(
+        cls, *, max_connections: int = 200, durable: bool = False, trust_from: str | None = None
+    ) -> PostgresServer:
+        """Make and start a fresh cluster (fsync off unless `durable`: the server's defaults).
+
+        With `trust_from` (a CIDR such as 10.200.0.0/16) the server listens on
+        every address and lets clients from there in without a password.
+        """
         bindir = find_bindir()
         user = _ensure_server_user() if os.geteuid() == 0 else None
         as_user = user.pw_name if user is not None else None
@@ -118,7 +124,12 @@ class PostgresServer:
                 "initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres",
                 "-E", "UTF8", "--no-locale", "--no-sync",
             )  # fmt: skip
-            server._start(max_connections, durable=durable)
+            if trust_from is not None:
+                with open(server.datadir / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {trust_from} trust\n")
+            server._start(
+                max_connections, durable=durable, listen="*" if trust_from else "127.0.0.1"
+            )
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -147,13 +158,15 @@ class PostgresServer:
         except OSError:
             return ""
 
-    def _start(self, max_connections: int, *, durable: bool = False) -> None:
+    def _start(
+        self, max_connections: int, *, durable: bool = False, listen: str = "127.0.0.1"
+    ) -> None:
         last_error: Exception | None = None
         for _ in range(8):
             self.port = _free_port()
             options = " ".join(
                 [
-                    "-c listen_addresses=127.0.0.1",
+                    f"-c listen_addresses='{listen}'",
                     f"-c port={self.port}",
                     f"-c unix_socket_directories={shlex.quote(str(self.root))}",
                     f"-c max_connections={max_connections}",

@@ -53,6 +53,7 @@ from bgjobs.db.base import (
 )
 from bgjobs.db.migrations import run_migrations
 from bgjobs.db.postgres_connections import (
+    PIN_PLANS_NO_FLUSH,
     Conn,
     PostgresConnections,
     Row,
@@ -196,7 +197,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         # monitor gives such reservations back (release_untracked_jobs), and the
         # rescue takes them from an owner that is not a running process.
         rows = self._run(
-            lambda conn: pinned_rows(conn, _Q["claim_jobs"], params), transaction=False
+            lambda conn: pinned_rows(conn, _Q["claim_jobs"], params, settings=PIN_PLANS_NO_FLUSH),
+            transaction=False,
         )
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
 
