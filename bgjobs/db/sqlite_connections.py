@@ -36,13 +36,6 @@ T = TypeVar("T")
 #: Longest wait SQLite itself does for a lock before bgjobs' own backoff takes over.
 DEFAULT_BUSY_TIMEOUT = 5.0
 
-#: Waits (seconds) between quick tries of BEGIN IMMEDIATE before SQLite's busy timeout.
-_QUICK_TRIES: tuple[float, ...] = (
-    ()
-    if os.environ.get("BGJOBS_SLOW_LOCK")
-    else (0.0001, 0.0002, 0.0002, 0.0005, 0.0005, 0.001, 0.001, 0.002, 0.002, 0.005)
-)
-
 # Connections made before os.fork() must never be used or closed in the child
 # (closing could checkpoint and delete the parent's WAL); they are parked here.
 _ABANDONED_AFTER_FORK: list[object] = []
@@ -152,36 +145,8 @@ class SqliteConnections:
         if self._writer is None:
             db = self._connect(reader=False)
             self._set_wal(db.conn)
-            if _QUICK_TRIES:
-                # BEGIN IMMEDIATE waits in _begin_immediate, not in SQLite's busy handler.
-                db.conn.execute("PRAGMA busy_timeout = 0")
             self._writer = db
         return self._writer
-
-    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
-        """Take the write lock; while another process holds it, try again every few 100 µs.
-
-        Another process's write transaction lasts well under a millisecond,
-        and SQLite's own busy handler sleeps 1, 2, 5, 10, 15... ms between
-        tries: with several worker processes the lock would sit idle most of
-        the time. After the quick tries, SQLite's busy timeout applies as usual.
-        """
-        for wait in _QUICK_TRIES:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-            time.sleep(wait * random.uniform(0.5, 1.5))
-        if not _QUICK_TRIES:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        finally:
-            conn.execute("PRAGMA busy_timeout = 0")
 
     def _set_wal(self, conn: sqlite3.Connection) -> None:
         # journal_mode is a property of the file, set once and outside any
@@ -225,7 +190,7 @@ class SqliteConnections:
             backoff = _Backoff(self.path)
             while True:
                 try:
-                    self._begin_immediate(conn)
+                    conn.execute("BEGIN IMMEDIATE")
                     result = work(conn)
                     conn.execute("COMMIT")
                     return result
