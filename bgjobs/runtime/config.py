@@ -14,8 +14,6 @@ from bgjobs.schedule.policy import SchedulePolicy
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENT_JOBS = 10
 DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
-#: Jobs a queue claims ahead of its free workers (docs/performance.md says why this many).
-DEFAULT_PREFETCH = 0
 
 
 def _positive_timedelta(value: timedelta, what: str) -> timedelta:
@@ -41,7 +39,7 @@ class Queue:
     poll_interval: timedelta = DEFAULT_POLL_INTERVAL
     retry_backoff: Backoff = default_backoff
     listeners: tuple[Listener, ...] = ()
-    prefetch: int = DEFAULT_PREFETCH
+    prefetch: int | None = None  # None: claim ahead only while jobs are quick (QueueRunner)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -67,11 +65,12 @@ class Queue:
         return replace(self, poll_interval=_positive_timedelta(interval, "poll_interval"))
 
     def with_prefetch(self, n: int) -> Queue:
-        """Claim up to `n` jobs ahead of free workers (held reserved, not started).
+        """Claim up to `n` jobs ahead of free workers (held reserved, not started); 0: never.
 
-        Each claim commits, and a durable commit waits for the disk: claiming
-        more per commit raises throughput. Jobs claimed ahead and not started
-        are given back at a graceful stop without charging an attempt.
+        By default a queue claims ahead up to twice max_concurrent_jobs while its
+        jobs take under 50 ms on average, and not at all with longer jobs (see
+        docs/guide.md). Jobs claimed ahead and not started are given back at a
+        graceful stop without charging an attempt.
         """
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ConfigurationError(

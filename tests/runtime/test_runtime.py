@@ -624,3 +624,42 @@ def test_a_postgres_runtime_judges_time_by_the_database_clock(postgres_url: str)
     finally:
         runtime.stop()
         adapter.close()
+
+
+def test_jobs_claimed_ahead_wait_unstarted_and_go_back_at_stop_uncharged(
+    adapter: Adapter,
+) -> None:
+    started: list[str] = []
+
+    def hold(job: Job) -> None:
+        started.append(job.id)
+        job.stop_requested.wait(30)  # runs until stop() asks it to finish
+
+    queue = quick_queue(hold=hold).with_max_concurrent_jobs(1).with_prefetch(3)
+    runtime = builder_for(adapter).with_queue(queue).build()
+    jobs = [runtime.enqueue(JobRequest("hold", n)) for n in range(5)]
+
+    def held_by_us() -> list[Job]:
+        return [
+            job
+            for job in adapter.list_jobs("jobs")
+            if isinstance(job, Job) and job.reserved_by == runtime.worker_id
+        ]
+
+    try:
+        wait_until(lambda: len(started) == 1 and len(held_by_us()) == 4)
+        time.sleep(0.2)
+        assert len(held_by_us()) == 4  # one running, three ahead: never more
+    finally:
+        runtime.stop(timeout=10)
+    assert started == [jobs[0].id]  # the three claimed ahead never started
+    waiting = {job.id: job for job in adapter.list_jobs("jobs") if isinstance(job, Job)}
+    assert set(waiting) == {job.id for job in jobs[1:]}
+    assert all(job.reserved_by is None and job.attempts == 0 for job in waiting.values())
+
+
+def test_prefetch_must_be_a_whole_number() -> None:
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ConfigurationError, match="prefetch"):
+            Queue("q").with_prefetch(bad)  # type: ignore[arg-type]
+    assert Queue("q").with_prefetch(0).prefetch == 0
