@@ -378,7 +378,7 @@ class BgJobs:
     def _on_notification(self, names: frozenset[str] | None) -> None:
         for runner in self._queues:
             if names is None or not names.isdisjoint(runner.queue.job_names):
-                runner.wake()
+                runner.notify()
 
     def _on_rescued(self, jobs: list[Job]) -> None:
         names = frozenset(job.name for job in jobs)

@@ -216,6 +216,16 @@ class QueueRunner:
                 self._relook_at.extend(now + delay for delay in RELOOK_DELAYS)
         self._wake.set()
 
+    def notify(self) -> None:
+        """Another process announced work: look now, unless every slot is taken.
+
+        A full queue looks anyway as soon as a slot frees; waking it for each
+        of the other processes' commits (SQLite's watcher sees them all) would
+        only add claims that find no room.
+        """
+        if self._free() > 0:
+            self._wake.set()
+
     def release_unstarted(self) -> list[Job]:
         """Give back jobs claimed but never handed to a handler (after a crash or at stop)."""
         with self._lock:
