@@ -2,15 +2,18 @@
 
 How it keeps SPEC 3.2's promises:
 - psycopg 3 with a psycopg_pool connection pool, opened on first use.
-- The claim is one statement: a CTE picks rows FOR UPDATE SKIP LOCKED in claim
-  order, then UPDATE ... RETURNING reserves them, so concurrent claimers
-  never wait for or take each other's rows.
+- The claim is one statement in one round trip: a CTE picks rows FOR UPDATE
+  SKIP LOCKED in claim order, then UPDATE ... RETURNING reserves them, so
+  concurrent claimers never wait for or take each other's rows.
+- The hot statements carry their planner settings (PIN_PLANS in
+  postgres_connections.py), so their plans never depend on statistics.
 - A batch of outcomes is a few statements (one per kind) in one transaction.
 - A dropped connection (server restart, failover, network) is replaced and the
   transaction run again. Every transaction is written to be safe to run
   twice: ids are made by the client, inserts skip ids that exist, outcomes
-  already applied count as done, and a claim whose COMMIT was lost checks
-  which of the rows it read are really its own.
+  already applied count as done. A claim whose answer was lost leaves jobs
+  reserved by a process that does not know them: the runtime's monitor gives
+  them back (release_untracked_jobs), and the rescue covers a dead process.
 - Enqueue sends one NOTIFY per transaction naming the job names due now;
   `listen()` keeps one autocommit connection outside the pool on a daemon
   thread, LISTENs again after every reconnect and then calls back with None

@@ -64,8 +64,6 @@ HOT = {
         "claim_jobs",
         "next_available_at",
         "claim_scheduled_job",
-        "replace_scheduled_job",
-        "insert_scheduled_jobs",
         "succeed_jobs",
         "fail_jobs",
         "retry_jobs",
@@ -74,6 +72,15 @@ HOT = {
         "release_untracked_jobs",
     ),
 }
+
+#: PostgreSQL statements the adapter runs without the plan pins: a lookup by a
+#: unique key has no other plan.
+UNPINNED_POSTGRES = (
+    "replace_scheduled_job",
+    "insert_scheduled_jobs",
+    "get_scheduled_job",
+    "heartbeat_worker",
+)
 
 
 def _fill(url: str, table: str, prefix: str, count: int) -> None:
@@ -193,4 +200,7 @@ def _postgres_plans(url: str) -> dict[str, str]:
             # The way the adapter runs them: with the plan pins, in one message.
             rows = pinned_rows(conn, "EXPLAIN " + queries[name], _params(T0, batch))
             plans[name] = "\n".join(row["QUERY PLAN"] for row in rows)
+        for name in UNPINNED_POSTGRES:
+            explained = conn.execute("EXPLAIN " + queries[name], _params(T0, batch))
+            plans[name] = "\n".join(row[0] for row in explained.fetchall())
     return plans
