@@ -9,6 +9,7 @@ first big load leaves for up to a minute) and after ANALYZE.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import Any
 
@@ -59,6 +60,7 @@ HOT = {
         "was_released",
         "rescue_jobs",
         "release_untracked_jobs",
+        "cancel_requests",
     ),
     "postgres": (
         "claim_jobs",
@@ -70,6 +72,7 @@ HOT = {
         "release_jobs",
         "rescue_jobs",
         "release_untracked_jobs",
+        "cancel_requests",
     ),
 }
 
@@ -168,7 +171,9 @@ def _sqlite_plans(url: str) -> dict[str, str]:
         params = {**_params(stamp, {}), "names": '["work"]', "keep": '["a", "b"]'}
         plans = {}
         for name in HOT["sqlite"]:
-            rows = conn.execute("EXPLAIN QUERY PLAN " + queries[name], params).fetchall()
+            query = queries[name]
+            bound = {**dict.fromkeys(re.findall(r":(\w+)", query)), **params}
+            rows = conn.execute("EXPLAIN QUERY PLAN " + query, bound).fetchall()
             plans[name] = "\n".join(row[-1] for row in rows)
         return plans
     finally:
@@ -198,9 +203,13 @@ def _postgres_plans(url: str) -> dict[str, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         for name in HOT["postgres"]:
             # The way the adapter runs them: with the plan pins, in one message.
-            rows = pinned_rows(conn, "EXPLAIN " + queries[name], _params(T0, batch))
+            query = queries[name]
+            bound = {**dict.fromkeys(re.findall(r"%\((\w+)\)s", query)), **_params(T0, batch)}
+            rows = pinned_rows(conn, "EXPLAIN " + query, bound)
             plans[name] = "\n".join(row["QUERY PLAN"] for row in rows)
         for name in UNPINNED_POSTGRES:
-            explained = conn.execute("EXPLAIN " + queries[name], _params(T0, batch))
+            query = queries[name]
+            bound = {**dict.fromkeys(re.findall(r"%\((\w+)\)s", query)), **_params(T0, batch)}
+            explained = conn.execute("EXPLAIN " + query, bound)
             plans[name] = "\n".join(row[0] for row in explained.fetchall())
     return plans
