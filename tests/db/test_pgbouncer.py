@@ -127,6 +127,10 @@ def _run_jobs(url: str, direct: str | None, poll: timedelta) -> None:
         while len(done) < len(ids):
             assert time.monotonic() < deadline, f"{len(done)} of {len(ids)} jobs ran in 60 s"
             time.sleep(0.02)
+        # Their outcomes commit a moment after the handlers return.
+        while web_side.count_jobs(now=bgjobs.SystemClock().now()).succeeded < len(ids):
+            assert time.monotonic() < deadline, "outcomes not committed in 60 s"
+            time.sleep(0.02)
         assert sorted(done) == sorted(ids)  # each exactly once
         counts = web_side.count_jobs(now=bgjobs.SystemClock().now())
         assert (counts.succeeded, counts.waiting, counts.running) == (len(ids), 0, 0)
