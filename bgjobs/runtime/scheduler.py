@@ -106,6 +106,7 @@ class ScheduledRunner:
         )
         self._wake = threading.Event()
         self._running: Job | None = None
+        self._held: str | None = None  # claimed, outcome not yet committed
         self._lock = threading.Lock()
         self._known_due: datetime | None = None
         self._notes: dict[str, str] = {}  # job id -> misfire decision, for its history entry
@@ -239,10 +240,24 @@ class ScheduledRunner:
     def run_claimed(self, job: Job) -> datetime | None:
         """Run a claimed row and commit its outcome together with the next row, unless
         its slot was missed and the misfire policy skips it; returns the next due time."""
-        return self._run_or_skip(job)[1]
+        return self._handle(job)[1]
+
+    def _handle(self, job: Job) -> tuple[bool, datetime | None]:
+        """(whether the handler ran, when the row is due next)."""
+        with self._lock:
+            self._held = job.id
+        try:
+            return self._run_or_skip(job)
+        finally:
+            with self._lock:
+                self._held = None
+
+    def held_job_ids(self) -> list[str]:
+        """The job this runner has claimed and whose outcome has not committed, if any."""
+        with self._lock:
+            return [self._held] if self._held is not None else []
 
     def _run_or_skip(self, job: Job) -> tuple[bool, datetime | None]:
-        """(whether the handler ran, when the row is due next)."""
         misfire = self._misfire_of(job)
         if misfire is not None and misfire.skip_to is not None:
             return False, self._skip(job, misfire)
@@ -362,7 +377,7 @@ class ScheduledRunner:
             )
             if job is None:
                 return ran
-            handled, _ = self._run_or_skip(job)
+            handled, _ = self._handle(job)
             if handled:
                 return ran + 1
             # Skipped: the row moved to a later slot, which may be due already.
