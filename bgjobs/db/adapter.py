@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
+from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun, StoredSchedule
 from bgjobs.db.schedules import Schedules
 from bgjobs.jobs import Job, JobRequest
 
@@ -320,6 +320,26 @@ class Adapter(Protocol):
     @property
     def schedules(self) -> Schedules:
         """The schedules stored in this database; one object per adapter."""
+        ...
+
+    def add_schedule(
+        self, schedule: StoredSchedule, *, first_fire: datetime, now: datetime
+    ) -> bool:
+        """Store a runtime schedule and insert its row (due at `first_fire`) in one
+        transaction; False (nothing changed) if the key is in use."""
+        ...
+
+    def remove_schedule(self, key: str) -> bool:
+        """Remove a runtime schedule and its waiting row; False if there is none."""
+        ...
+
+    def pause_schedule(self, key: str, *, paused: bool, resume_at: datetime | None) -> bool:
+        """Pause or resume a runtime schedule (a resumed one's waiting row moves to
+        `resume_at`); False if there is none."""
+        ...
+
+    def stored_schedules(self) -> list[StoredSchedule]:
+        """The runtime schedules (not removed), by key, with their rows' state."""
         ...
 
     def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:

@@ -44,6 +44,12 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         {"id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads"}
     ),
     "jobs_schema": frozenset({"version"}),
+    "jobs_schedules": frozenset(
+        {
+            "key", "job_name", "schedule", "payload", "misfire", "grace_ms", "paused",
+            "removed", "created_at",
+        }
+    ),
     "jobs_schedule_runs": frozenset(
         {"id", "key", "slot", "started_at", "finished_at", "outcome", "error", "note"}
     ),

@@ -91,8 +91,10 @@ from bgjobs.db.records import (
 from bgjobs.db.schedule_records import (
     ScheduleRow,
     ScheduleRun,
+    StoredSchedule,
     schedule_row_from_row,
     schedule_run_from_row,
+    stored_schedule_from_row,
 )
 from bgjobs.db.times import from_postgres_time, require_aware
 from bgjobs.errors import JobNotFound
@@ -436,6 +438,83 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             return True
 
         return self._run(skip, transaction=True)
+
+    def add_schedule(
+        self, schedule: StoredSchedule, *, first_fire: datetime, now: datetime
+    ) -> bool:
+        """Store a runtime schedule and insert its row (due at `first_fire`) in one
+        transaction; False (nothing changed) if the key is in use."""
+        check_text(schedule.key, "schedule key")
+        params = {
+            "key": schedule.key,
+            "name": schedule.job_name,
+            "schedule": schedule.schedule_text,
+            "payload": schedule.payload_text,
+            "misfire": schedule.misfire,
+            "grace_ms": round(schedule.grace.total_seconds() * 1000),
+            "now": require_aware(now, "now"),
+        }
+        row = {
+            "id": new_job_id(),
+            "key": schedule.key,
+            "name": schedule.job_name,
+            "payload": schedule.payload_text,
+            "schedule": schedule.schedule_text,
+            "available_at": require_aware(first_fire, "first_fire"),
+            "now": require_aware(now, "now"),
+        }
+
+        inserted = {
+            "ids": [row["id"]],
+            "keys": [row["key"]],
+            "names": [row["name"]],
+            "payloads": [row["payload"]],
+            "schedules": [row["schedule"]],
+            "available_ats": [row["available_at"]],
+            "now": row["now"],
+        }
+
+        def add(conn: Conn) -> bool:
+            existing = dict_rows(conn, _Q["schedule_row_exists"], params)
+            if existing:
+                # Ours from a try whose COMMIT was lost, or a schedule from code owns the key.
+                return bool(dict_rows(conn, _Q["get_waiting"], {"id": row["id"]}))
+            if not dict_rows(conn, _Q["add_schedule"], params):
+                return False
+            conn.execute(_Q["insert_scheduled_jobs"], inserted).fetchall()
+            return True
+
+        return self._run(add, transaction=True)
+
+    def remove_schedule(self, key: str) -> bool:
+        """Remove a runtime schedule and its waiting row; False if there is none."""
+
+        def remove(conn: Conn) -> bool:
+            if not conn.execute(_Q["remove_schedule"], {"key": key}).rowcount:
+                return False
+            conn.execute(_Q["delete_waiting_schedule_row"], {"key": key})
+            return True
+
+        return self._run(remove, transaction=True)
+
+    def pause_schedule(self, key: str, *, paused: bool, resume_at: datetime | None) -> bool:
+        """Pause or resume a runtime schedule (a resumed one's waiting row moves to
+        `resume_at`); False if there is none."""
+
+        def pause(conn: Conn) -> bool:
+            if not conn.execute(_Q["pause_schedule"], {"key": key, "paused": paused}).rowcount:
+                return False
+            if resume_at is not None:
+                at = {"key": key, "available_at": require_aware(resume_at, "resume_at")}
+                conn.execute(_Q["move_waiting_schedule_row"], at)
+            return True
+
+        return self._run(pause, transaction=True)
+
+    def stored_schedules(self) -> list[StoredSchedule]:
+        """The runtime schedules (not removed), by key, with their rows' state."""
+        rows = self._fetch(_Q["stored_schedules"], {})
+        return [stored_schedule_from_row(row, from_postgres_time) for row in rows]
 
     def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:
         """The history of schedule `key`, newest first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bgjobs.schedule import ScheduleValidationError, describe, parse
@@ -76,4 +76,36 @@ def schedule_row_from_row(row: Mapping[str, Any], read_time: Callable[[Any], Any
         next_fire=read_time(row["available_at"]),
         running=row["reserved_by"] is not None,
         last_run=last,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSchedule:
+    """A schedule added at runtime, as `jobs_schedules` holds it, with its row's state."""
+
+    key: str
+    job_name: str
+    schedule_text: str
+    payload_text: str | None
+    misfire: Literal["once", "skip", "all"]
+    grace: timedelta
+    paused: bool
+    next_fire: datetime | None  # None: no row (the schedule ended, or a run is finishing)
+    running: bool
+
+
+def stored_schedule_from_row(
+    row: Mapping[str, Any], read_time: Callable[[Any], Any]
+) -> StoredSchedule:
+    at = row["available_at"]
+    return StoredSchedule(
+        key=row["key"],
+        job_name=row["job_name"],
+        schedule_text=row["schedule"],
+        payload_text=row["payload"],
+        misfire=row["misfire"],
+        grace=timedelta(milliseconds=int(row["grace_ms"])),
+        paused=bool(row["paused"]),
+        next_fire=None if at is None else read_time(at),
+        running=row["reserved_by"] is not None,
     )

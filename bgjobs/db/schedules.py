@@ -3,10 +3,16 @@ holds them, for any process, with or without a runtime."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
-from bgjobs.errors import BgJobsError
+from bgjobs.clock import SYSTEM_CLOCK
+from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun, StoredSchedule
+from bgjobs.errors import BgJobsError, ConfigurationError
+from bgjobs.jobs import encode_payload
+from bgjobs.runtime.misfire import DEFAULT_GRACE, MisfireKind, MisfirePolicy
+from bgjobs.schedule import ScheduleValidationError, parse
+from bgjobs.schedule.policy import SchedulePolicy
 
 if TYPE_CHECKING:
     from bgjobs.db.adapter import Adapter
@@ -16,10 +22,84 @@ MAX_HISTORY = 10_000
 
 
 class Schedules:
-    """The schedules stored in one database: their list and their history."""
+    """The schedules stored in one database: add, remove, pause and resume schedules at
+    runtime (from any process, even one without a runtime), list them, read their history.
+
+    A schedule added here fires once per slot in whichever process runs a worker for
+    its job name (within a second of the slot); removing or pausing it stops it within
+    a second. Schedules from code (ScheduledJob) are listed too, but are changed by
+    deploying code: remove, pause and resume act on runtime schedules only.
+    """
 
     def __init__(self, adapter: Adapter) -> None:
         self._adapter = adapter
+
+    def add(
+        self,
+        key: str,
+        schedule: str | SchedulePolicy,
+        job_name: str,
+        payload: Any = None,
+        misfire: MisfireKind = "once",
+        grace: timedelta = DEFAULT_GRACE,
+        *,
+        now: datetime | None = None,
+    ) -> StoredSchedule:
+        """Add a schedule; BgJobsError if `key` is in use (by a runtime schedule or one
+        from code). `schedule` is schedule text, or a Schedule/Interval/RRule (stored as
+        its canonical text: every process must be able to read it back)."""
+        _check_name(key, "schedule key")
+        _check_name(job_name, "job name")
+        policy = _policy(schedule)
+        text = str(policy)
+        try:
+            MisfirePolicy(misfire, grace)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"schedule {key!r}: {exc}") from None
+        payload_text = None if payload is None else encode_payload(payload, f"payload of {key!r}")
+        moment = SYSTEM_CLOCK.now() if now is None else now
+        first = policy.next_after(moment)
+        if first is None:
+            raise ScheduleValidationError(f"schedule {text!r} never fires after {moment}")
+        stored = StoredSchedule(
+            key=key,
+            job_name=job_name,
+            schedule_text=text,
+            payload_text=payload_text,
+            misfire=misfire,
+            grace=grace,
+            paused=False,
+            next_fire=first,
+            running=False,
+        )
+        if not self._adapter.add_schedule(stored, first_fire=first, now=moment):
+            raise BgJobsError(
+                f"a schedule with key {key!r} exists (remove it first, or choose another key)"
+            )
+        return stored
+
+    def remove(self, key: str) -> bool:
+        """Remove a runtime schedule; a run already going finishes, no other starts.
+        False if there is no runtime schedule with that key."""
+        return self._adapter.remove_schedule(key)
+
+    def pause(self, key: str) -> bool:
+        """Stop claiming a runtime schedule's runs until resume(); False if there is none."""
+        return self._adapter.pause_schedule(key, paused=True, resume_at=None)
+
+    def resume(self, key: str, *, now: datetime | None = None) -> bool:
+        """Resume a paused runtime schedule at its first slot after now (the slots it
+        missed while paused are not caught up); False if there is none."""
+        stored = next((s for s in self._adapter.stored_schedules() if s.key == key), None)
+        if stored is None:
+            return False
+        moment = SYSTEM_CLOCK.now() if now is None else now
+        resume_at = parse(stored.schedule_text).next_after(moment)
+        return self._adapter.pause_schedule(key, paused=False, resume_at=resume_at)
+
+    def added(self) -> list[StoredSchedule]:
+        """The schedules added at runtime (not removed), by key, paused ones included."""
+        return self._adapter.stored_schedules()
 
     def history(self, key: str, limit: int = 20) -> list[ScheduleRun]:
         """Past runs of schedule `key`, newest first: slot, started, finished, outcome, error
@@ -33,3 +113,22 @@ class Schedules:
     def list(self) -> list[ScheduleRow]:
         """Every schedule with its row: key, job name, canonical text, next fire, last run."""
         return self._adapter.list_schedules()
+
+
+def _check_name(value: object, what: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{what}: expected a non-empty string, got {value!r}")
+
+
+def _policy(schedule: object) -> SchedulePolicy:
+    if isinstance(schedule, str):
+        return parse(schedule)
+    text = str(schedule)
+    try:
+        parsed = parse(text)
+    except ScheduleValidationError:
+        raise ConfigurationError(
+            f"schedule {schedule!r}: a runtime schedule is stored as text that every "
+            "process reads back; this one's text is not schedule text"
+        ) from None
+    return parsed

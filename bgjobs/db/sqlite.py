@@ -74,8 +74,10 @@ from bgjobs.db.records import (
 from bgjobs.db.schedule_records import (
     ScheduleRow,
     ScheduleRun,
+    StoredSchedule,
     schedule_row_from_row,
     schedule_run_from_row,
+    stored_schedule_from_row,
 )
 from bgjobs.db.sqlite_connections import DEFAULT_BUSY_TIMEOUT, SqliteConnections, wrap
 from bgjobs.db.sqlite_watch import DataVersionWatch
@@ -330,6 +332,72 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             return True
 
         return self._write(skip)
+
+    def add_schedule(
+        self, schedule: StoredSchedule, *, first_fire: datetime, now: datetime
+    ) -> bool:
+        """Store a runtime schedule and insert its row (due at `first_fire`) in one
+        transaction; False (nothing changed) if the key is in use."""
+        check_text(schedule.key, "schedule key")
+        params = {
+            "key": schedule.key,
+            "name": schedule.job_name,
+            "schedule": schedule.schedule_text,
+            "payload": schedule.payload_text,
+            "misfire": schedule.misfire,
+            "grace_ms": round(schedule.grace.total_seconds() * 1000),
+            "now": to_sqlite_time(now),
+        }
+        row = {
+            "id": new_job_id(),
+            "key": schedule.key,
+            "name": schedule.job_name,
+            "payload": schedule.payload_text,
+            "schedule": schedule.schedule_text,
+            "available_at": to_sqlite_time(first_fire),
+            "now": to_sqlite_time(now),
+        }
+
+        def add(conn: sqlite3.Connection) -> bool:
+            # The row check first: a schedule from code (or a removed one's last run) owns it.
+            if _scalar(conn, _Q["schedule_row_exists"], params) is not None:
+                return False
+            if not _rows(conn, _Q["add_schedule"], params):
+                return False
+            conn.execute(_Q["insert_scheduled_job"], row)
+            return True
+
+        return self._write(add)
+
+    def remove_schedule(self, key: str) -> bool:
+        """Remove a runtime schedule and its waiting row; False if there is none."""
+
+        def remove(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(_Q["remove_schedule"], {"key": key}).rowcount:
+                return False
+            conn.execute(_Q["delete_waiting_schedule_row"], {"key": key})
+            return True
+
+        return self._write(remove)
+
+    def pause_schedule(self, key: str, *, paused: bool, resume_at: datetime | None) -> bool:
+        """Pause or resume a runtime schedule (a resumed one's waiting row moves to
+        `resume_at`); False if there is none."""
+
+        def pause(conn: sqlite3.Connection) -> bool:
+            if not conn.execute(_Q["pause_schedule"], {"key": key, "paused": paused}).rowcount:
+                return False
+            if resume_at is not None:
+                at = {"key": key, "available_at": to_sqlite_time(resume_at)}
+                conn.execute(_Q["move_waiting_schedule_row"], at)
+            return True
+
+        return self._write(pause)
+
+    def stored_schedules(self) -> list[StoredSchedule]:
+        """The runtime schedules (not removed), by key, with their rows' state."""
+        rows = self._read(lambda conn: _rows(conn, _Q["stored_schedules"], {}))
+        return [stored_schedule_from_row(row, from_sqlite_time) for row in rows]
 
     def schedule_history(self, key: str, *, limit: int = 20) -> list[ScheduleRun]:
         """The history of schedule `key`, newest first."""

@@ -27,6 +27,7 @@ from bgjobs.events import JobEnqueued, Listener, Migrated, SetupErrored
 from bgjobs.events import RuntimeStopped as RuntimeStoppedEvent
 from bgjobs.ids import new_job_id
 from bgjobs.jobs import Job, JobRequest, Worker
+from bgjobs.runtime.added_schedules import AddedSchedules, Handling
 from bgjobs.runtime.async_loop import AsyncLoop
 from bgjobs.runtime.canceller import Canceller
 from bgjobs.runtime.completer import Completer
@@ -205,6 +206,26 @@ def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
     )
 
 
+def _handling(
+    builder: BgJobsBuilder, scheduled: tuple[ResolvedScheduledJob, ...]
+) -> dict[str, Handling]:
+    """The job names this process can run for runtime schedules, and how: the first Queue
+    (or ScheduledJob) with a worker for a name decides its retries."""
+    handling: dict[str, Handling] = {}
+    for queue in builder.queues:
+        for worker in queue.workers:
+            handling.setdefault(
+                worker.job_name,
+                Handling(worker, queue.max_retries, queue.retry_backoff, queue.listeners),
+            )
+    for item in scheduled:
+        handling.setdefault(
+            item.job_name,
+            Handling(item.worker, item.max_retries, item.retry_backoff, item.listeners),
+        )
+    return handling
+
+
 @dataclass
 class _StopState:
     requested: bool = False
@@ -233,6 +254,9 @@ class BgJobs:
         self._scheduled = [
             ScheduledRunner(s, self._context, self._completer, self._executor) for s in scheduled
         ]
+        self._added = AddedSchedules(
+            self._context, self._completer, self._executor, _handling(builder, scheduled)
+        )
         self._monitor = Monitor(
             self._context,
             builder.heartbeat,
@@ -278,6 +302,7 @@ class BgJobs:
             self._supervisor.start(runner)
         for scheduled in self._scheduled:
             self._supervisor.start(scheduled)
+        self._supervisor.start(self._added)
         self._supervisor.start(self._monitor)
         self._supervisor.start(self._canceller)
         if context.adapter.supports_notify and self._queues:
@@ -316,6 +341,7 @@ class BgJobs:
             held.update(runner.held_job_ids())
         for scheduled in self._scheduled:
             held.update(scheduled.held_job_ids())
+        held.update(self._added.held_job_ids())
         return held | self._completer.held_job_ids()
 
     @property
@@ -441,6 +467,7 @@ class BgJobs:
         while True:
             progress = sum(runner.drain_once() for runner in self._queues)
             progress += sum(scheduled.drain_once() for scheduled in self._scheduled)
+            progress += self._added.run_due(draining=True)
             if not progress:
                 return ran
             ran += progress
@@ -512,10 +539,13 @@ class BgJobs:
         for scheduled in self._scheduled:
             scheduled.wake()
             scheduled.request_stop_of_running()
+        self._added.wake()
+        self._added.request_stop_of_running()
         # Claim loops end within one database call; give them a moment beyond the deadline
         # so that no claim lands after the release below. The monitor goes on
         # heartbeating while jobs finish, or another process would rescue them.
         services = [r.name for r in self._queues] + [s.name for s in self._scheduled]
+        services.append(self._added.name)
         self._supervisor.join(max(deadline, time.monotonic() + 1.0), only=services)
         for runner in self._queues:
             _quietly(runner.release_unstarted, deadline)

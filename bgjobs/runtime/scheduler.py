@@ -367,19 +367,24 @@ class ScheduledRunner:
 
     def drain_once(self) -> int:
         """Run the row on the calling thread if it is due (drain()); returns how many ran."""
-        context = self._context
         self._draining = True
         ran = self.run_retried_runs()
         self.ensure_row()
+        return ran + self.drain_row()
+
+    def drain_row(self) -> int:
+        """Run the row on the calling thread if it is due; returns 1 if it ran, else 0."""
+        context = self._context
+        self._draining = True
         while True:
             job = context.adapter.reserve_scheduled_job(
                 self.scheduled.key, owner=context.owner, now=context.clock.now()
             )
             if job is None:
-                return ran
+                return 0
             handled, _ = self._handle(job)
             if handled:
-                return ran + 1
+                return 1
             # Skipped: the row moved to a later slot, which may be due already.
 
     def run_retried_runs(self) -> int:

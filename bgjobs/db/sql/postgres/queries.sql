@@ -89,6 +89,8 @@ RETURNING j.*
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
 WHERE scheduled_job = %(key)s AND reserved_by IS NULL AND available_at <= %(now)s
+  -- a paused runtime schedule is never claimed, so pausing takes effect at once
+  AND NOT EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = %(key)s AND s.paused)
 RETURNING *
 
 -- name: still_claimed
@@ -194,6 +196,8 @@ SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, 0, n.key, n.schedule
 FROM unnest(%(ids)s::text[], %(keys)s::text[], %(names)s::text[], %(payloads)s::text[],
             %(schedules)s::text[], %(available_ats)s::timestamptz[])
      AS n(id, key, name, payload, schedule, available_at)
+-- Not for a key whose runtime schedule was removed while its run was going.
+WHERE NOT EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = n.key AND s.removed)
 ON CONFLICT DO NOTHING
 RETURNING id
 
@@ -393,3 +397,38 @@ RETURNING old.available_at AS slot
 SELECT 1 FROM jobs
 WHERE id = %(id)s AND reserved_by IS NULL AND attempts = %(attempts)s - 1
   AND available_at = %(available_at)s
+
+-- name: add_schedule
+-- A new key, or one whose schedule was removed (its tombstone is replaced); an
+-- active one changes nothing (no row returned).
+INSERT INTO jobs_schedules (key, job_name, schedule, payload, misfire, grace_ms, created_at)
+VALUES (%(key)s, %(name)s, %(schedule)s, %(payload)s, %(misfire)s, %(grace_ms)s, %(now)s)
+ON CONFLICT (key) DO UPDATE SET job_name = excluded.job_name, schedule = excluded.schedule,
+    payload = excluded.payload, misfire = excluded.misfire, grace_ms = excluded.grace_ms,
+    paused = excluded.paused, removed = excluded.removed, created_at = excluded.created_at
+WHERE jobs_schedules.removed
+RETURNING key
+
+-- name: remove_schedule
+UPDATE jobs_schedules SET removed = true WHERE key = %(key)s AND NOT removed
+
+-- name: delete_waiting_schedule_row
+-- A running row stays: its outcome moves it, and the tombstone keeps out a next row.
+DELETE FROM jobs WHERE scheduled_job = %(key)s AND reserved_by IS NULL
+
+-- name: pause_schedule
+UPDATE jobs_schedules SET paused = %(paused)s WHERE key = %(key)s AND NOT removed
+
+-- name: move_waiting_schedule_row
+UPDATE jobs SET available_at = %(available_at)s
+WHERE scheduled_job = %(key)s AND reserved_by IS NULL
+
+-- name: schedule_row_exists
+SELECT 1 FROM jobs WHERE scheduled_job = %(key)s
+
+-- name: stored_schedules
+SELECT s.key, s.job_name, s.schedule, s.payload, s.misfire, s.grace_ms, s.paused,
+       j.available_at, j.reserved_by
+FROM jobs_schedules s LEFT JOIN jobs j ON j.scheduled_job = s.key
+WHERE NOT s.removed
+ORDER BY s.key

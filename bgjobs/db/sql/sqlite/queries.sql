@@ -37,6 +37,8 @@ RETURNING *
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1
 WHERE scheduled_job = :key AND reserved_by IS NULL AND available_at <= :now
+  -- a paused runtime schedule is never claimed, so pausing takes effect at once
+  AND NOT EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = :key AND s.paused)
 RETURNING *
 
 -- name: copy_to_succeeded
@@ -82,8 +84,10 @@ WHERE id = :id AND reserved_by IS NULL AND attempts = :attempts
 SELECT 1 FROM jobs WHERE id = :id AND reserved_by IS NULL AND attempts = :attempts - 1
 
 -- name: insert_scheduled_job
+-- Not for a key whose runtime schedule was removed while its run was going.
 INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, priority, scheduled_job, schedule)
-VALUES (:id, :name, :payload, 0, :now, :available_at, 0, :key, :schedule)
+SELECT :id, :name, :payload, 0, :now, :available_at, 0, :key, :schedule
+WHERE NOT EXISTS (SELECT 1 FROM jobs_schedules WHERE key = :key AND removed)
 ON CONFLICT DO NOTHING
 
 -- name: get_scheduled_job
@@ -254,3 +258,38 @@ ORDER BY j.scheduled_job
 -- name: reserved_slot
 -- The slot (available_at) of a row still held under this lease.
 SELECT available_at FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
+
+-- name: add_schedule
+-- A new key, or one whose schedule was removed (its tombstone is replaced); an
+-- active one changes nothing (no row returned).
+INSERT INTO jobs_schedules (key, job_name, schedule, payload, misfire, grace_ms, created_at)
+VALUES (:key, :name, :schedule, :payload, :misfire, :grace_ms, :now)
+ON CONFLICT (key) DO UPDATE SET job_name = excluded.job_name, schedule = excluded.schedule,
+    payload = excluded.payload, misfire = excluded.misfire, grace_ms = excluded.grace_ms,
+    paused = excluded.paused, removed = excluded.removed, created_at = excluded.created_at
+WHERE jobs_schedules.removed
+RETURNING key
+
+-- name: remove_schedule
+UPDATE jobs_schedules SET removed = 1 WHERE key = :key AND NOT removed
+
+-- name: delete_waiting_schedule_row
+-- A running row stays: its outcome moves it, and the tombstone keeps out a next row.
+DELETE FROM jobs WHERE scheduled_job = :key AND reserved_by IS NULL
+
+-- name: pause_schedule
+UPDATE jobs_schedules SET paused = :paused WHERE key = :key AND NOT removed
+
+-- name: move_waiting_schedule_row
+UPDATE jobs SET available_at = :available_at
+WHERE scheduled_job = :key AND reserved_by IS NULL
+
+-- name: schedule_row_exists
+SELECT 1 FROM jobs WHERE scheduled_job = :key
+
+-- name: stored_schedules
+SELECT s.key, s.job_name, s.schedule, s.payload, s.misfire, s.grace_ms, s.paused,
+       j.available_at, j.reserved_by
+FROM jobs_schedules s LEFT JOIN jobs j ON j.scheduled_job = s.key
+WHERE NOT s.removed
+ORDER BY s.key

@@ -1,0 +1,150 @@
+"""Runs the schedules added at runtime (`schedules.add`) whose job this process handles.
+
+One service per process polls `jobs_schedules` twice a second: that is what
+makes a schedule added, paused or removed from any process take effect within a
+second. Each due schedule is claimed by key like a schedule from code (the
+claim refuses paused ones, and the single row per key lets only one process
+claim each slot), and run by a ScheduledRunner made from the stored values.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from bgjobs.db.schedule_records import StoredSchedule
+from bgjobs.events import Listener
+from bgjobs.jobs import Worker
+from bgjobs.retry import Backoff
+from bgjobs.runtime.completer import Completer
+from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.executor import Executor
+from bgjobs.runtime.misfire import MisfirePolicy
+from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
+from bgjobs.schedule import parse
+
+logger = logging.getLogger("bgjobs")
+
+#: How often the stored schedules are read: a change takes effect within this.
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Handling:
+    """How this process runs a job name: its worker and the retry settings of the Queue
+    (or ScheduledJob) that declared it."""
+
+    worker: Worker
+    max_retries: int
+    retry_backoff: Backoff
+    listeners: tuple[Listener, ...]
+
+
+class AddedSchedules:
+    """Claims and runs due runtime schedules for the job names this process handles."""
+
+    name = "added-schedules"
+
+    def __init__(
+        self,
+        context: RuntimeContext,
+        completer: Completer,
+        executor: Executor,
+        handling: dict[str, Handling],
+    ) -> None:
+        self._context = context
+        self._completer = completer
+        self._executor = executor
+        self._handling = handling
+        self._runners: dict[str, tuple[StoredSchedule, ScheduledRunner]] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def run(self) -> None:
+        context = self._context
+        while not context.stopping.is_set():
+            self.run_due()
+            context.clock.wait(self._wake, POLL_SECONDS)
+            self._wake.clear()
+
+    def run_due(self, *, draining: bool = False) -> int:
+        """Claim and run every due schedule this process handles; returns how many ran."""
+        if not self._handling:
+            return 0
+        context = self._context
+        stored = context.with_db_retry("stored_schedules", context.adapter.stored_schedules)
+        now = context.clock.now()
+        ran = 0
+        for schedule in stored:
+            if context.stopping.is_set() and not draining:
+                break
+            due = schedule.next_fire
+            if schedule.paused or schedule.running or due is None or due > now:
+                continue
+            runner = self._runner_for(schedule)
+            if runner is None:
+                continue
+            ran += runner.drain_row() if draining else int(runner.tick() is not None)
+        return ran
+
+    def _runner_for(self, schedule: StoredSchedule) -> ScheduledRunner | None:
+        handling = self._handling.get(schedule.job_name)
+        if handling is None:
+            return None
+        with self._lock:
+            cached = self._runners.get(schedule.key)
+        if cached is not None and _same(cached[0], schedule):
+            return cached[1]
+        try:
+            policy = parse(schedule.schedule_text)
+        except Exception:
+            logger.exception("stored schedule %r cannot be read", schedule.key)
+            return None
+        resolved = ResolvedScheduledJob(
+            key=schedule.key,
+            worker=handling.worker,
+            policy=policy,
+            payload_text=schedule.payload_text,
+            misfire=MisfirePolicy(schedule.misfire, schedule.grace),
+            max_retries=handling.max_retries,
+            retry_backoff=handling.retry_backoff,
+            poll_interval_seconds=POLL_SECONDS,
+            listeners=handling.listeners,
+        )
+        runner = ScheduledRunner(resolved, self._context, self._completer, self._executor)
+        with self._lock:
+            self._runners[schedule.key] = (schedule, runner)
+        return runner
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def request_stop_of_running(self) -> None:
+        for runner in self._all_runners():
+            runner.request_stop_of_running()
+
+    def held_job_ids(self) -> list[str]:
+        return [job_id for runner in self._all_runners() for job_id in runner.held_job_ids()]
+
+    def _all_runners(self) -> list[ScheduledRunner]:
+        with self._lock:
+            return [runner for _, runner in self._runners.values()]
+
+
+def _same(cached: StoredSchedule, current: StoredSchedule) -> bool:
+    """Whether a cached runner still fits: the stored values it was made from are unchanged
+    (a key removed and added again may run another job with another schedule)."""
+    return (
+        cached.job_name,
+        cached.schedule_text,
+        cached.payload_text,
+        cached.misfire,
+        cached.grace,
+    ) == (
+        current.job_name,
+        current.schedule_text,
+        current.payload_text,
+        current.misfire,
+        current.grace,
+    )
