@@ -1,15 +1,22 @@
-"""`bgjobs schedules list` and `bgjobs schedules history KEY`: schedules as stored."""
+"""`bgjobs schedules list|history|add|remove|pause|resume`: schedules as stored."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from bgjobs.cli.common import CliError, format_time, print_json
 from bgjobs.cli.db_commands import _adapter, _db_option, _print_table
 from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
 from bgjobs.db.schedules import MAX_HISTORY
+from bgjobs.errors import PayloadError
+from bgjobs.runtime.misfire import DEFAULT_GRACE, MISFIRE_KINDS
+from bgjobs.schedule import ScheduleValidationError
+
+MAX_GRACE_SECONDS = 366 * 86400
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +37,30 @@ def register(subparsers: Any) -> None:
     history.add_argument("--limit", type=_history_limit, default=20, help="default 20")
     history.add_argument("--json", action="store_true", help="print a JSON list")
     history.set_defaults(run=run_history)
+    add = actions.add_parser(
+        "add",
+        help="add a schedule at runtime: workers with a worker for JOB run it",
+        description="Add a schedule stored in the database; every process with a worker "
+        "for JOB runs it once per slot.",
+    )
+    add.add_argument("key", metavar="KEY", help="the schedule's key (unique)")
+    add.add_argument("schedule", metavar="SCHEDULE", help='schedule text, e.g. "every 5 minutes"')
+    add.add_argument("job_name", metavar="JOB", help="the job name its runs have")
+    add.add_argument("--payload", metavar="JSON", help="the JSON payload of every run")
+    add.add_argument("--misfire", choices=MISFIRE_KINDS, default="once", help="default once")
+    add.add_argument("--grace", metavar="SECONDS", type=_seconds, default=None, help="default 60")
+    _db_option(add)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(run=run_add)
+    for action, text in (
+        ("remove", "remove a runtime schedule (a run already going finishes)"),
+        ("pause", "stop running a runtime schedule until it is resumed"),
+        ("resume", "resume a paused runtime schedule at its next slot"),
+    ):
+        change = actions.add_parser(action, help=text)
+        change.add_argument("key", metavar="KEY")
+        _db_option(change)
+        change.set_defaults(run=run_change, action_name=action)
 
 
 def _history_limit(text: str) -> int:
@@ -40,6 +71,64 @@ def _history_limit(text: str) -> int:
     if not 1 <= value <= MAX_HISTORY:
         raise argparse.ArgumentTypeError(f"expected a number in 1..{MAX_HISTORY} (got {value})")
     return value
+
+
+def _seconds(text: str) -> timedelta:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (got {text!r})") from None
+    if not 0 <= value <= MAX_GRACE_SECONDS:
+        raise argparse.ArgumentTypeError(f"expected 0..{MAX_GRACE_SECONDS} seconds (got {text!r})")
+    return timedelta(seconds=value)
+
+
+def run_add(args: argparse.Namespace) -> int:
+    payload = None
+    if args.payload is not None:
+        try:
+            payload = json.loads(args.payload)
+        except ValueError as exc:
+            raise CliError(f"--payload is not JSON: {exc}") from None
+    grace = DEFAULT_GRACE if args.grace is None else args.grace
+    with _adapter(args) as adapter:
+        try:
+            stored = adapter.schedules.add(
+                args.key, args.schedule, args.job_name, payload, args.misfire, grace
+            )
+        except ScheduleValidationError as exc:
+            raise CliError(f"schedule {args.schedule!r}: {exc}") from None
+        except PayloadError as exc:
+            raise CliError(str(exc)) from None
+    if args.json:
+        print_json(
+            {
+                "key": stored.key,
+                "job_name": stored.job_name,
+                "schedule": stored.schedule_text,
+                "next_fire": None if stored.next_fire is None else format_time(stored.next_fire),
+            }
+        )
+    else:
+        when = "never" if stored.next_fire is None else format_time(stored.next_fire)
+        print(f"added schedule {stored.key!r} ({stored.schedule_text}); next fire {when}")
+    return 0
+
+
+def run_change(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        schedules = adapter.schedules
+        change = {
+            "remove": schedules.remove,
+            "pause": schedules.pause,
+            "resume": schedules.resume,
+        }[args.action_name]
+        done = change(args.key)
+    if not done:
+        raise CliError(f"no schedule added at runtime with key {args.key!r}", status=1)
+    past = {"remove": "removed", "pause": "paused", "resume": "resumed"}[args.action_name]
+    print(f"{past} schedule {args.key!r}")
+    return 0
 
 
 def run_list(args: argparse.Namespace) -> int:

@@ -90,3 +90,33 @@ def test_unknown_key_and_bad_limit_are_one_line_errors(database_url: str) -> Non
     assert "no schedule with key 'weekly'" in assert_one_line_error(missing, 1)
     bad = run_cli("schedules", "history", "nightly", "--limit", "0", "--db", database_url)
     assert "expected a number" in assert_one_line_error(bad, 2)
+
+
+def test_add_pause_resume_remove_from_the_command_line(database_url: str) -> None:
+    adapter = adapter_from_url(database_url)
+    adapter.migrate()
+    db = ("--db", database_url)
+    added = run_cli(
+        "schedules", "add", "eu", "every 5 minutes", "report", "--payload", '{"r": "eu"}', *db
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith("added schedule 'eu' (every 5 minutes); next fire ")
+    [stored] = adapter.schedules.added()
+    assert (stored.job_name, stored.payload_text, stored.misfire) == (
+        "report",
+        '{"r":"eu"}',
+        "once",
+    )
+    again = run_cli("schedules", "add", "eu", "every 5 minutes", "report", *db)
+    assert "a schedule with key 'eu' exists" in assert_one_line_error(again, 1)
+    bad = run_cli("schedules", "add", "us", "every blue moon", "report", *db)
+    assert "every blue moon" in assert_one_line_error(bad, 2)
+    bad_json = run_cli("schedules", "add", "us", "every 1 hour", "report", "--payload", "{", *db)
+    assert "--payload is not JSON" in assert_one_line_error(bad_json, 2)
+    for action, past in (("pause", "paused"), ("resume", "resumed"), ("remove", "removed")):
+        done = run_cli("schedules", action, "eu", *db)
+        assert done.returncode == 0 and done.stdout == f"{past} schedule 'eu'\n", done.stderr
+    missing = run_cli("schedules", "pause", "eu", *db)
+    assert "no schedule added at runtime with key 'eu'" in assert_one_line_error(missing, 1)
+    assert adapter.schedules.added() == []
+    adapter.close()
