@@ -40,7 +40,16 @@ SPEC_NAMES = {
         # execution (second round)
         "Snooze",
     ],
-    "bgjobs.db": ["SqliteAdapter", "PostgresAdapter", "adapter_from_url"],
+    "bgjobs.db": [
+        "SqliteAdapter",
+        "PostgresAdapter",
+        "adapter_from_url",
+        # schedules, second round: adapter.schedules and what it returns
+        "Schedules",
+        "ScheduleRow",
+        "ScheduleRun",
+        "StoredSchedule",
+    ],
     "bgjobs.schedule": [
         "parse",
         "new_schedule",

@@ -24,6 +24,8 @@ from bgjobs.db.adapter import (
     WorkerRow,
 )
 from bgjobs.db.base import lease_of
+from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun, StoredSchedule
+from bgjobs.db.schedules import Schedules
 from bgjobs.db.sqlite import SqliteAdapter
 from bgjobs.db.urls import adapter_from_url
 
@@ -42,8 +44,12 @@ __all__ = [
     "PostgresAdapter",
     "Released",
     "RetryLater",
+    "ScheduleRow",
+    "ScheduleRun",
     "ScheduledNext",
+    "Schedules",
     "SqliteAdapter",
+    "StoredSchedule",
     "Subscription",
     "Succeeded",
     "WorkerRow",
