@@ -196,8 +196,9 @@ SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, 0, n.key, n.schedule
 FROM unnest(%(ids)s::text[], %(keys)s::text[], %(names)s::text[], %(payloads)s::text[],
             %(schedules)s::text[], %(available_ats)s::timestamptz[])
      AS n(id, key, name, payload, schedule, available_at)
--- Not for a key whose runtime schedule was removed while its run was going.
-WHERE NOT EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = n.key AND s.removed)
+-- Not for a key whose runtime schedule was removed while its run was going (a lookup
+-- by key per row: the planner cannot turn a scalar subquery into a hash join).
+WHERE NOT coalesce((SELECT s.removed FROM jobs_schedules s WHERE s.key = n.key), false)
 ON CONFLICT DO NOTHING
 RETURNING id
 
