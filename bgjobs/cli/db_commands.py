@@ -19,6 +19,7 @@ from bgjobs.db import SqliteAdapter, adapter_from_url
 from bgjobs.db.adapter import Adapter, FinishedJob
 from bgjobs.errors import BgJobsError, JobNotFound
 from bgjobs.jobs import Job
+from bgjobs.runtime.unhandled import find_unhandled
 
 PRUNE_BATCH = 1000
 MAX_LIMIT = 1_000_000
@@ -239,12 +240,18 @@ def _prune_all(adapter: Adapter, state: FinishedState, older_than: datetime) -> 
 def run_stats(args: argparse.Namespace) -> int:
     with _adapter(args) as adapter:
         counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
+        workers = adapter.list_workers()
+        unhandled = find_unhandled(adapter.count_waiting_groups(), workers)
     record = {
         "waiting": counts.waiting,
         "running": counts.running,
         "succeeded": counts.succeeded,
         "failed": counts.failed,
         "by_name": counts.by_name,
+        "workers": len(workers),
+        "unhandled": [
+            {"name": item.name, "queue": item.queue, "waiting": item.count} for item in unhandled
+        ],
     }
     if args.json:
         print_json(record)
@@ -260,6 +267,8 @@ def run_stats(args: argparse.Namespace) -> int:
             for name, by in sorted(counts.by_name.items())
         ]
         _print_table(rows, ["name", *states])
+    for item in unhandled:
+        print(f"warning: {item.describe()}: no running worker handles it")
     return 0
 
 

@@ -36,6 +36,7 @@ from bgjobs.db.adapter import (
     NotifyCallback,
     Outcome,
     Subscription,
+    WaitingGroup,
     WorkerRow,
 )
 from bgjobs.db.base import (
@@ -51,7 +52,7 @@ from bgjobs.db.base import (
     prune_query,
     rescue_window,
 )
-from bgjobs.db.migrations import run_migrations
+from bgjobs.db.migrations import MigrationReport, run_migrations
 from bgjobs.db.postgres_connections import Conn, PostgresConnections, Row, dict_rows
 from bgjobs.db.postgres_notify import Listener
 from bgjobs.db.postgres_statements import Claim, apply_outcomes, copy_suits, insert_jobs
@@ -61,6 +62,7 @@ from bgjobs.db.records import (
     check_outcomes,
     counts_from_rows,
     find_job,
+    handles_params,
     in_claim_order,
     job_from_row,
     jobs_from_rows,
@@ -97,8 +99,12 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     def migrate(self) -> int:
         """Create or upgrade the schema in one transaction under pg_advisory_xact_lock."""
+        return self.migrate_report().version
 
-        def work(conn: Conn) -> int:
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
+
+        def work(conn: Conn) -> MigrationReport:
             conn.execute(_Q["lock_migrations"], {"key": MIGRATION_LOCK_KEY})
             return run_migrations(_MigrationSession(conn), "postgres")
 
@@ -202,13 +208,23 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     # -- processes and rescue --------------------------------------------------------
 
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
         params = {
             "id": worker_id,
             "hostname": hostname,
             "pid": pid,
             "now": require_aware(now, "now"),
+            **handles_params(queues, job_names),
         }
         self._change(_Q["register_worker"], params)
 
@@ -354,6 +370,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             return counts_from_rows(waiting, succeeded, failed)
 
         return self._run(count, transaction=True)
+
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
+        rows = self._fetch(_Q["count_waiting_groups"], {})
+        return [WaitingGroup(row["name"], row["queue"], row["n"]) for row in rows]
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:
         """Deliver enqueue notifications to `callback` on a daemon thread.

@@ -235,7 +235,12 @@ class BgJobs:
         self._queues = [QueueRunner(q, self._context, self._completer) for q in builder.queues]
         self._scheduled = [ScheduledRunner(s, self._context) for s in scheduled]
         self._monitor = Monitor(
-            self._context, builder.heartbeat, builder.retention, self._on_rescued
+            self._context,
+            builder.heartbeat,
+            builder.retention,
+            self._on_rescued,
+            queues=tuple(queue.name for queue in builder.queues),
+            job_names=tuple(sorted({n for queue in builder.queues for n in queue.job_names})),
         )
         self._supervisor = Supervisor(self._context, builder.restart_tolerance, self._give_up)
         self._runners_by_name: dict[str, list[QueueRunner]] = {}

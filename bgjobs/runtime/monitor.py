@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -12,14 +13,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
+from bgjobs.errors import DatabaseError
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.unhandled import find_unhandled
+
+logger = logging.getLogger("bgjobs")
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
 #: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
 PRUNE_SECONDS_PER_SWEEP = 1.0
+#: How often the monitor looks for waiting jobs that no process handles (and warns).
+UNHANDLED_CHECK_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +52,14 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        *,
+        queues: tuple[str, ...] = (),
+        job_names: tuple[str, ...] = (),
     ) -> None:
         self._context = context
+        self._queues = queues
+        self._job_names = job_names
+        self._next_unhandled_check = 0.0
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -66,13 +79,39 @@ class Monitor:
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
                 now=context.clock.now(),
+                queues=self._queues,
+                job_names=self._job_names,
             ),
         )
 
     def run(self) -> None:
         interval = self._heartbeat.every.total_seconds()
+        self.warn_unhandled()
         while not self.stopped.wait(interval):
             self.tick()
+            self.warn_unhandled()
+
+    def warn_unhandled(self) -> int:
+        """Once a minute: warn about waiting jobs whose name no registered process handles.
+
+        Returns how many groups were reported (0 when it was not yet time).
+        """
+        if time.monotonic() < self._next_unhandled_check:
+            return 0
+        self._next_unhandled_check = time.monotonic() + UNHANDLED_CHECK_SECONDS
+        adapter = self._context.adapter
+        try:
+            found = find_unhandled(adapter.count_waiting_groups(), adapter.list_workers())
+        except DatabaseError:
+            return 0  # the heartbeat reports outages; this check simply waits for the next one
+        for item in found:
+            logger.warning(
+                "%s: no running worker handles that name%s, so they wait until one does "
+                "(check the name where they are enqueued; `bgjobs stats` lists them)",
+                item.describe(),
+                "" if item.queue is None else " in that queue",
+            )
+        return len(found)
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""

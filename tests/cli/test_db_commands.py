@@ -58,7 +58,16 @@ def seed(adapter: BaseAdapter, *, now: datetime | None = None) -> Seeded:
         .available_at(now + timedelta(hours=1)),
         now=now,
     )
-    adapter.register_worker(OWNER, hostname="test", pid=1, now=now)
+    # A worker whose only queue runs three of the four names: "report" (for queue "reports")
+    # is handled by nobody.
+    adapter.register_worker(
+        OWNER,
+        hostname="test",
+        pid=1,
+        now=now,
+        queues=["default"],
+        job_names=["send_email", "import_rows", "slow"],
+    )
     claimed = {
         job.name: job
         for job in adapter.reserve_jobs(
@@ -318,7 +327,29 @@ def test_stats(database_url: str, db: BaseAdapter) -> None:
     text = ok("stats", "--db", database_url).splitlines()
     assert text[0] == "waiting 1  running 1  succeeded 1  failed 1"
     assert text[1].split() == ["name", "waiting", "running", "succeeded", "failed"]
-    assert [line.split()[0] for line in text[2:]] == ["import_rows", "report", "send_email", "slow"]
+    names = [line.split()[0] for line in text[2:6]]
+    assert names == ["import_rows", "report", "send_email", "slow"]
+    assert stats["workers"] == 1
+    assert stats["unhandled"] == [{"name": "report", "queue": "reports", "waiting": 1}]
+    assert text[6:] == [
+        "warning: 1 waiting job named 'report' for queue 'reports': no running worker handles it"
+    ]
+
+
+def test_stats_marks_a_name_no_worker_handles(database_url: str, db: BaseAdapter) -> None:
+    now = datetime.now(UTC)
+    db.register_worker(
+        OWNER, hostname="test", pid=1, now=now, queues=["default"], job_names=["send_email"]
+    )
+    db.enqueue_many(
+        [JobRequest("send_email"), JobRequest("sned_email"), JobRequest("sned_email")], now=now
+    )
+    stats = cli_json("stats", "--db", database_url)
+    assert stats["unhandled"] == [{"name": "sned_email", "queue": None, "waiting": 2}]
+    text = ok("stats", "--db", database_url)
+    assert "warning: 2 waiting jobs named 'sned_email': no running worker handles it" in text
+    db.remove_worker(OWNER)  # nobody runs at all: not a naming mistake, nothing is marked
+    assert cli_json("stats", "--db", database_url)["unhandled"] == []
 
 
 # -- where the database is -----------------------------------------------------------------------
