@@ -106,10 +106,9 @@ class Monitor:
             return 0  # the heartbeat reports outages; this check simply waits for the next one
         for item in found:
             logger.warning(
-                "%s: no running worker handles that name%s, so they wait until one does "
-                "(check the name where they are enqueued; `bgjobs stats` lists them)",
+                "no running worker handles %s: check the name where it is enqueued "
+                "(`bgjobs stats` lists such jobs)",
                 item.describe(),
-                "" if item.queue is None else " in that queue",
             )
         return len(found)
 

@@ -33,6 +33,7 @@ from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.outcomes import (
     after_error,
     lease_of,
+    log_handler_error,
     lost_worker_failure,
     needs_solo_run,
     safe_outcome,
@@ -327,6 +328,7 @@ class QueueRunner:
             self._handlers[job.name](job)
         except BaseException as exc:  # a handler's failure of any kind is the job's failure
             error = exc
+            log_handler_error(job, exc)
         duration = time.monotonic() - started
         if error is None:
             return Succeeded(lease=lease_of(job)), duration

@@ -28,7 +28,13 @@ from bgjobs.events import (
 from bgjobs.jobs import Job, Worker
 from bgjobs.retry import Backoff
 from bgjobs.runtime.context import RuntimeContext
-from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure, safe_outcome
+from bgjobs.runtime.outcomes import (
+    after_error,
+    lease_of,
+    log_handler_error,
+    lost_worker_failure,
+    safe_outcome,
+)
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy
 
@@ -229,6 +235,7 @@ class ScheduledRunner:
             scheduled.worker.handler(job)
         except BaseException as exc:  # a handler's failure of any kind is the job's failure
             error = exc
+            log_handler_error(job, exc)
         finally:
             with self._lock:
                 self._running = None
