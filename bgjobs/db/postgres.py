@@ -72,7 +72,7 @@ from bgjobs.db.records import (
     worker_from_row,
 )
 from bgjobs.db.times import from_postgres_time, require_aware
-from bgjobs.errors import JobNotFound
+from bgjobs.errors import JobNotFound, SchemaError
 from bgjobs.ids import new_job_id
 from bgjobs.jobs import Job, JobRequest
 
@@ -106,6 +106,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
         def work(conn: Conn) -> MigrationReport:
             conn.execute(_Q["lock_migrations"], {"key": MIGRATION_LOCK_KEY})
+            _check_schema_selected(conn)
             return run_migrations(_MigrationSession(conn), "postgres")
 
         return self._run(work, transaction=True)
@@ -393,6 +394,22 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         # calls back with None once it is connected.
         listener.start(wait=5.0)
         return listener
+
+
+def _check_schema_selected(conn: Conn) -> None:
+    """A search_path naming only schemas that do not exist: say so before CREATE TABLE does.
+
+    PostgreSQL would answer "no schema has been selected to create in", which
+    does not say that the schema has to be created first.
+    """
+    (row,) = dict_rows(conn, _Q["current_schema"], {})
+    if row["current_schema"] is None:
+        raise SchemaError(
+            f"no schema of the search_path {row['search_path']!r} exists, so there is nowhere "
+            "to create the bgjobs tables: create the schema first (for example "
+            "`CREATE SCHEMA bgjobs` in psql, for ?options=-csearch_path%3Dbgjobs) "
+            "or leave the search_path out of the URL"
+        )
 
 
 class _MigrationSession:

@@ -18,6 +18,7 @@ from bgjobs.db.adapter import Failed, ScheduledNext, Succeeded
 from bgjobs.db.base import BaseAdapter
 from bgjobs.jobs import Job, JobRequest
 from tests.cli.support import assert_one_line_error, run_cli
+from tests.conftest import with_search_path
 
 OWNER = "01900000-0000-7000-8000-0000000000aa"  # a jobs_workers id, as the runtime makes them
 
@@ -402,3 +403,13 @@ def test_an_unreachable_postgresql_is_one_line_and_exit_1() -> None:
         port = sock.getsockname()[1]
     result = run_cli("migrate", "--db", f"postgresql://postgres@127.0.0.1:{port}/nothing")
     assert "127.0.0.1" in assert_one_line_error(result, 1)
+
+
+@pytest.mark.postgres
+def test_a_search_path_naming_a_missing_schema_says_to_create_it(
+    postgres_server_url: str,
+) -> None:
+    url = with_search_path(postgres_server_url, "no_such_schema")
+    line = assert_one_line_error(run_cli("migrate", "--db", url), 1)
+    assert "no schema of the search_path 'no_such_schema' exists" in line
+    assert "CREATE SCHEMA" in line

@@ -304,6 +304,10 @@ JOIN pg_namespace s ON s.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE s.nspname = current_schema() AND c.relname = ANY(%(tables)s::text[])
 
+-- name: current_schema
+-- NULL current_schema: no schema named in the search_path exists.
+SELECT current_schema() AS current_schema, current_setting('search_path') AS search_path
+
 -- name: lock_migrations
 SELECT pg_advisory_xact_lock(%(key)s)
 
