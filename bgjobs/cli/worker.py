@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import math
@@ -151,13 +152,6 @@ def run(args: argparse.Namespace) -> int:
     except (BgJobsError, ValueError) as exc:
         logger.debug("build() failed", exc_info=exc)
         raise CliError(f"cannot start: {exc}".splitlines()[0]) from None
-    lines = banner_lines(builder, target=args.target, worker_id=runtime.worker_id)
-    if logger.isEnabledFor(logging.INFO):
-        for line in lines:
-            logger.info("%s", line)
-    else:  # quieter levels still say, once, that the worker runs and how to stop it
-        print(lines[0], file=sys.stderr, flush=True)
-    runtime.start()
     signals_seen = 0
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -174,8 +168,18 @@ def run(args: argparse.Namespace) -> int:
         )
         threading.Thread(target=runtime.stop, args=(args.shutdown_timeout,), daemon=True).start()
 
+    # Signals are ours before anything runs: a Ctrl-C right after the banner stops
+    # the worker gracefully instead of interrupting the start.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    lines = banner_lines(builder, target=args.target, worker_id=runtime.worker_id)
+    if logger.isEnabledFor(logging.INFO):
+        for line in lines:
+            logger.info("%s", line)
+    else:  # quieter levels still say, once, that the worker runs and how to stop it
+        print(lines[0], file=sys.stderr, flush=True)
+    with contextlib.suppress(RuntimeStopped):  # a signal came before the start
+        runtime.start()
     try:
         while not runtime.wait(timeout=0.5):
             pass
