@@ -32,17 +32,22 @@ def log_left_reserved(
     every = heartbeat.every.total_seconds()
     for job in jobs:
         count += 1
-        after = rescue_after(job, heartbeat, stopped_at).astimezone(UTC)
+        after = rescue_after(job, heartbeat, stopped_at)
+        lease = heartbeat.lease.total_seconds()
+        why = (
+            f"claimed + the {lease:g} s lease"
+            if after > stopped_at
+            else f"it was claimed more than the {lease:g} s lease ago"
+        )
         logger.warning(
             "job %s %s still running after the %g s shutdown timeout: left reserved. "
-            "A running worker rescues it at its first sweep after %s (claimed + the %g s "
-            "lease), so by %g s later at most; with no worker running, the next one to start "
-            "does. Its attempt counts.",
+            "A running worker rescues it at its first sweep after %s (%s), so by %g s later "
+            "at most; with no worker running, the next one to start does. Its attempt counts.",
             job.name,
             job.id,
             timeout,
-            after.isoformat(timespec="seconds").replace("+00:00", "Z"),
-            heartbeat.lease.total_seconds(),
+            after.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            why,
             every,
         )
     return count

@@ -3,8 +3,8 @@
 A block is a fenced block (```python, ```sh, ...). A deliberately not-runnable
 block is preceded by `<!-- not-runnable: reason -->` (blank lines between are
 allowed); a Python block preceded by `<!-- file: NAME.py -->` is a program the
-reader saves under that name and runs. Indented code blocks are not allowed: they have no language, so
-nothing could tell how to run them.
+reader saves under that name and runs. Indented code blocks are not allowed:
+they have no language, so nothing could tell how to run them.
 """
 
 from __future__ import annotations

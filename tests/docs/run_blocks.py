@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 WORKER_START_SECONDS = 60.0
@@ -83,18 +84,18 @@ def run_command(words: list[str]) -> None:
 
 def run_worker(argv: list[str]) -> None:
     """Start the worker, wait for its banner, stop it with SIGINT: it must exit 0."""
-    with open("worker.log", "w+", encoding="utf-8") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + WORKER_START_SECONDS
-        while "running" not in open("worker.log", encoding="utf-8").read():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit(f"the worker did not start:\n{open('worker.log').read()}")
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        status = process.wait(timeout=COMMAND_SECONDS)
-    output = open("worker.log", encoding="utf-8").read()
-    sys.stdout.write(output)
+    log = Path("worker.log")
+    with log.open("w", encoding="utf-8") as stream:
+        process = subprocess.Popen(argv, stdout=stream, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while "running" not in log.read_text(encoding="utf-8"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise SystemExit(f"the worker did not start:\n{log.read_text(encoding='utf-8')}")
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    status = process.wait(timeout=COMMAND_SECONDS)
+    sys.stdout.write(log.read_text(encoding="utf-8"))
     if status != 0:
         raise SystemExit(f"the worker exited {status}")
 
