@@ -10,6 +10,7 @@ Schedule blocks must parse line by line.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -166,3 +167,18 @@ def test_the_readme_example_runs_as_a_program_and_as_a_worker_target(tmp_path: P
     output = log_path.read_text()
     assert "sending to b@example.com" in output
     assert "running readme_app:builder" in output
+
+
+def test_the_demo_length_is_stated_alike_everywhere() -> None:
+    """README and `bgjobs --help` give one figure, measured by hand (a test must not time it)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stated = re.search(r"ends by itself in about (\d+) seconds", readme)
+    assert stated is not None, "README.md says how long the demo takes"
+    result = subprocess.run(
+        [sys.executable, "-m", "bgjobs", "--help"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"a {stated.group(1)}-second tour" in result.stdout, result.stdout
