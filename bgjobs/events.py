@@ -193,10 +193,12 @@ def describe_event(event: Event) -> tuple[int, str]:
     if isinstance(event, JobReleased):
         return logging.DEBUG, f"{_job(event)} given back unstarted"
     if isinstance(event, JobScheduled):
+        # The worker's banner describes each schedule; a changed one is worth its text here.
         level = logging.DEBUG if event.reason == "next run" else logging.INFO
+        changed = f": {event.schedule}" if event.reason == "schedule changed" else ""
         return level, (
             f"scheduled job {event.name!r}: next run at {_time(event.available_at)} "
-            f"({event.reason}; {event.schedule})"
+            f"({event.reason}{changed})"
         )
     if isinstance(event, (PollingStarted, PollingStopped)):
         verb = "started" if isinstance(event, PollingStarted) else "stopped"

@@ -13,7 +13,7 @@ from bgjobs.schedule import describe, parse
 def banner_lines(builder: BgJobsBuilder, *, target: str, worker_id: str) -> list[str]:
     """One line per fact, so each reads as its own log record."""
     lines = [
-        f"bgjobs worker {worker_id} running {target} "
+        f"worker {worker_id} running {target} "
         f"(pid {os.getpid()} on {socket.gethostname()}); Ctrl-C to stop",
         f"database: {database_label(builder.adapter)}",
     ]

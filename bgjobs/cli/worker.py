@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         for line in lines:
             logger.info("%s", line)
     else:  # quieter levels still say, once, that the worker runs and how to stop it
-        print(lines[0], file=sys.stderr, flush=True)
+        print(f"bgjobs {lines[0]}", file=sys.stderr, flush=True)
     with contextlib.suppress(RuntimeStopped):  # a signal came before the start
         runtime.start()
     try:

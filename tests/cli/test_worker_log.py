@@ -82,7 +82,7 @@ def test_the_worker_log_at_debug(
 
     # The banner: where, which queues with their jobs and concurrency, the schedules described.
     banner = [
-        first(r"INFO bgjobs: bgjobs worker \S+ running app:builder \(pid \d+"),
+        first(r"INFO bgjobs: worker \S+ running app:builder \(pid \d+"),
         first(r"INFO bgjobs: database: sqlite:///\S+"),
         first(r"INFO bgjobs: queue 'default': greet, linger \(up to 10 at once, 3 retries\)"),
         first(r"INFO bgjobs: queue 'other': explode \(up to 10 at once, 1 retry\)"),
