@@ -104,6 +104,10 @@ class Monitor:
             found = find_unhandled(adapter.count_waiting_groups(), adapter.list_workers())
         except DatabaseError:
             return 0  # the heartbeat reports outages; this check simply waits for the next one
+        except Exception:
+            # A diagnostic must never take the monitor (and so the heartbeat) down.
+            logger.exception("the check for waiting jobs nobody handles failed")
+            return 0
         for item in found:
             logger.warning(
                 "no running worker handles %s: check the name where it is enqueued "
