@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import logging
 import math
@@ -153,6 +152,11 @@ def run(args: argparse.Namespace) -> int:
         logger.debug("build() failed", exc_info=exc)
         raise CliError(f"cannot start: {exc}".splitlines()[0]) from None
     signals_seen = 0
+    started = threading.Event()  # the stop waits for the start, so the two never overlap
+
+    def stop_after_start() -> None:
+        started.wait()
+        runtime.stop(args.shutdown_timeout)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal signals_seen
@@ -166,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        threading.Thread(target=runtime.stop, args=(args.shutdown_timeout,), daemon=True).start()
+        threading.Thread(target=stop_after_start, daemon=True).start()
 
     # Signals are ours before anything runs: a Ctrl-C right after the banner stops
     # the worker gracefully instead of interrupting the start.
@@ -178,8 +182,10 @@ def run(args: argparse.Namespace) -> int:
             logger.info("%s", line)
     else:  # quieter levels still say, once, that the worker runs and how to stop it
         print(f"bgjobs {lines[0]}", file=sys.stderr, flush=True)
-    with contextlib.suppress(RuntimeStopped):  # a signal came before the start
+    try:
         runtime.start()
+    finally:
+        started.set()
     try:
         while not runtime.wait(timeout=0.5):
             pass
