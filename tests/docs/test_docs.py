@@ -170,7 +170,8 @@ def test_the_readme_example_runs_as_a_program_and_as_a_worker_target(tmp_path: P
 
 
 def test_the_demo_length_is_stated_alike_everywhere() -> None:
-    """README and `bgjobs --help` give one figure, measured by hand (a test must not time it)."""
+    """README, `bgjobs --help` and `bgjobs demo --help` give one figure, measured by hand
+    (a test must not time it)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     stated = re.search(r"ends by itself in about (\d+) seconds", readme)
     assert stated is not None, "README.md says how long the demo takes"
@@ -182,3 +183,11 @@ def test_the_demo_length_is_stated_alike_everywhere() -> None:
         timeout=60,
     )
     assert f"a {stated.group(1)}-second tour" in result.stdout, result.stdout
+    demo_help = subprocess.run(
+        [sys.executable, "-m", "bgjobs", "demo", "--help"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"in about {stated.group(1)} seconds" in " ".join(demo_help.stdout.split())
