@@ -70,6 +70,36 @@ class JobFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class JobSnoozed(Event):
+    """The handler raised Snooze: the job is back, due at `available_at`, its attempt given back."""
+
+    job_id: str
+    name: str
+    attempts: int
+    available_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled(Event):
+    """The job was cancelled and moved to jobs_failed; `while_running` says if it had started."""
+
+    job_id: str
+    name: str
+    attempts: int
+    while_running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimedOut(Event):
+    """A run outlived its timeout: the handler was asked to stop (an async one is cancelled)."""
+
+    job_id: str
+    name: str
+    attempts: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class JobReleased(Event):
     job_id: str
     name: str
@@ -180,6 +210,19 @@ def describe_event(event: Event) -> tuple[int, str]:
             f"{_job(event)} failed for good after {event.attempts} "
             f"attempt{'s' if event.attempts != 1 else ''}: {event.error}"
         )
+    if isinstance(event, JobSnoozed):
+        return logging.INFO, (
+            f"{_job(event)} snoozed on attempt {event.attempts}, due again at "
+            f"{_time(event.available_at)}"
+        )
+    if isinstance(event, JobTimedOut):
+        return logging.WARNING, (
+            f"{_job(event)} timed out after {format_duration(event.timeout_seconds)} "
+            f"on attempt {event.attempts}; asked to stop"
+        )
+    if isinstance(event, JobCancelled):
+        when = "while running" if event.while_running else "before it started"
+        return logging.WARNING, f"{_job(event)} cancelled {when}"
     if isinstance(event, JobRescued):
         return logging.WARNING, (
             f"{_job(event)} rescued from a worker that stopped heartbeating "

@@ -25,13 +25,13 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         {
             "id", "name", "payload", "attempts", "created_at", "available_at",
             "reserved_at", "reserved_by", "queue", "priority", "scheduled_job",
-            "schedule", "unique_key", "last_error",
+            "schedule", "unique_key", "last_error", "timeout_seconds", "cancel_requested",
         }
     ),
     "jobs_succeeded": frozenset(
         {
             "id", "name", "payload", "attempts", "queue", "priority",
-            "created_at", "available_at", "succeeded_at",
+            "created_at", "available_at", "succeeded_at", "result",
         }
     ),
     "jobs_failed": frozenset(
@@ -41,7 +41,10 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
     "jobs_workers": frozenset(
-        {"id", "hostname", "pid", "started_at", "heartbeat_at", "queues", "job_names"}
+        {
+            "id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads",
+            "queues", "job_names",
+        }
     ),
     "jobs_schema": frozenset({"version"}),
 }  # fmt: skip

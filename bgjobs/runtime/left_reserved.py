@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from bgjobs.jobs import Job
-from bgjobs.runtime.monitor import HeartbeatSettings
+from bgjobs.runtime.config import HeartbeatSettings
 
 logger = logging.getLogger("bgjobs")
 

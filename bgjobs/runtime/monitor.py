@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -16,10 +15,13 @@ from typing import Literal
 from bgjobs.errors import DatabaseError
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
+from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.unhandled import find_unhandled
 
 logger = logging.getLogger("bgjobs")
+
+__all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
@@ -27,18 +29,6 @@ PRUNE_BATCH = 500
 PRUNE_SECONDS_PER_SWEEP = 1.0
 #: How often the monitor looks for waiting jobs that no process handles (and warns).
 UNHANDLED_CHECK_SECONDS = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSettings:
-    every: timedelta = timedelta(seconds=5)
-    lease: timedelta = timedelta(seconds=30)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    succeeded: timedelta | None = timedelta(days=7)
-    failed: timedelta | None = None
 
 
 class Monitor:
@@ -52,11 +42,13 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        abandoned_threads: Callable[[], int] = lambda: 0,
         *,
         queues: tuple[str, ...] = (),
         job_names: tuple[str, ...] = (),
     ) -> None:
         self._context = context
+        self._abandoned_threads = abandoned_threads
         self._queues = queues
         self._job_names = job_names
         self._next_unhandled_check = 0.0
@@ -87,7 +79,7 @@ class Monitor:
     def run(self) -> None:
         interval = self._heartbeat.every.total_seconds()
         self.warn_unhandled()
-        while not self.stopped.wait(interval):
+        while not self._context.clock.wait(self.stopped, interval):
             self.tick()
             self.warn_unhandled()
 
@@ -96,9 +88,10 @@ class Monitor:
 
         Returns how many groups were reported (0 when it was not yet time).
         """
-        if time.monotonic() < self._next_unhandled_check:
+        clock = self._context.clock
+        if clock.monotonic() < self._next_unhandled_check:
             return 0
-        self._next_unhandled_check = time.monotonic() + UNHANDLED_CHECK_SECONDS
+        self._next_unhandled_check = clock.monotonic() + UNHANDLED_CHECK_SECONDS
         adapter = self._context.adapter
         try:
             found = find_unhandled(adapter.count_waiting_groups(), adapter.list_workers())
@@ -124,8 +117,12 @@ class Monitor:
         # write waited (a lock, a reconnect), our own row must still look alive.
         now = context.clock.now()
         started = time.monotonic()
+        abandoned = self._abandoned_threads()
         alive = context.with_db_retry(
-            "heartbeat_worker", lambda: context.adapter.heartbeat_worker(context.owner, now=now)
+            "heartbeat_worker",
+            lambda: context.adapter.heartbeat_worker(
+                context.owner, now=now, abandoned_threads=abandoned
+            ),
         )
         if not alive:
             # Another process thought we were dead and swept our row (a long pause,

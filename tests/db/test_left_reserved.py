@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from bgjobs.db.base import BaseAdapter
 from bgjobs.jobs import JobRequest
+from bgjobs.runtime.config import HeartbeatSettings
 from bgjobs.runtime.left_reserved import rescue_after
-from bgjobs.runtime.monitor import HeartbeatSettings
 from tests.db.support import T0
 
 HEARTBEAT = HeartbeatSettings(every=timedelta(seconds=5), lease=timedelta(seconds=30))

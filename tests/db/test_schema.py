@@ -188,6 +188,6 @@ def test_four_processes_migrating_an_empty_database_at_once(database_url: str) -
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
         assert out.strip() == str(latest_version("sqlite"))
-    versions = sorted(raw_rows(database_url, "SELECT version FROM jobs_schema"))
+    versions = raw_rows(database_url, "SELECT version FROM jobs_schema ORDER BY version")
     assert versions == [(v,) for v in range(1, latest_version("sqlite") + 1)]
     assert set(TABLE_COLUMNS) <= _tables(database_url)

@@ -22,8 +22,8 @@ from bgjobs.events import (
     describe_event,
     format_duration,
 )
+from bgjobs.runtime.config import HeartbeatSettings
 from bgjobs.runtime.left_reserved import rescue_after
-from bgjobs.runtime.monitor import HeartbeatSettings
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
