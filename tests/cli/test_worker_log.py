@@ -179,7 +179,7 @@ def test_debug_shows_the_whole_traceback(tmp_path: Path, sqlite_url: str) -> Non
 def test_a_bad_call_into_bgjobs_points_at_the_callers_line(tmp_path: Path, sqlite_url: str) -> None:
     (tmp_path / "app.py").write_text("from bgjobs import Queue\n\nqueue = Queue('')\n")
     line = assert_one_line_error(run_cli("worker", "app:queue", cwd=tmp_path), 2)
-    assert "app.py:3: ConfigurationError: queue name must be a non-empty string" in line
+    assert "app.py:3: ConfigurationError: queue name: expected a non-empty string" in line
 
 
 def test_a_bad_schedule_names_the_scheduled_job_and_keeps_the_caret(
