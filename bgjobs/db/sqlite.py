@@ -164,7 +164,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
         jobs = in_claim_order(self._write(claim))
         self._busy_queues[queue] = bool(jobs)
-        return jobs
+        return self._fail_unreadable(jobs, now)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""
@@ -218,7 +218,8 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             "now": to_sqlite_time(now),
             "abandoned_threads": abandoned_threads,
         }
-        return self._write(lambda conn: conn.execute(_Q["heartbeat_worker"], params).rowcount) > 0
+        changed = self._write_apart(lambda conn: conn.execute(_Q["heartbeat_worker"], params))
+        return changed.rowcount > 0
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete the row at a graceful stop."""

@@ -42,7 +42,8 @@ def log_left_reserved(
         logger.warning(
             "job %s %s still running after the %g s shutdown timeout: left reserved. "
             "A running worker rescues it at its first sweep after %s (%s), so by %g s later "
-            "at most; with no worker running, the next one to start does. Its attempt counts.",
+            "at most; with no worker running, the next one to start does, once it has run "
+            "for a lease. Its attempt counts.",
             job.name,
             job.id,
             timeout,
