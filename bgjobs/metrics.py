@@ -199,7 +199,10 @@ class DatabaseGauges(Collector):
         from bgjobs.clock import SYSTEM_CLOCK
 
         with self._lock:
-            if self._cached is not None and time.monotonic() - self._cached[0] < self._cache_seconds:
+            if (
+                self._cached is not None
+                and time.monotonic() - self._cached[0] < self._cache_seconds
+            ):
                 return self._cached[1]
             now = self._reader.bind_time(SYSTEM_CLOCK.now())
             rows = self._reader.named("queue_counts", {"now": now})

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bgjobs.cli import db_commands, demo, next_runs, worker
+from bgjobs.cli import dashboard, db_commands, demo, next_runs, worker
 from bgjobs.cli.common import CliError, one_line
 from bgjobs.errors import BgJobsError
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(subparsers)
     demo.register(subparsers)
     db_commands.register(subparsers)
+    dashboard.register(subparsers)
     return parser
 
 

@@ -51,7 +51,9 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
                 succeeded_height=round(ok, 2),
                 failed_y=round(HEIGHT - ok - bad, 2),
                 failed_height=round(bad, 2),
-                title=f"{count.minute:%H:%M} UTC: {count.succeeded} succeeded, {count.failed} failed",
+                title=(
+                    f"{count.minute:%H:%M} UTC: {count.succeeded} succeeded, {count.failed} failed"
+                ),
             )
         )
     return Chart(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from starlette.requests import Request
 
 from bgjobs.dashboard.app import Dashboard, PageError, View
@@ -29,16 +31,15 @@ def jobs(dash: Dashboard, request: Request) -> View:
     state = request.query_params.get("state", "waiting")
     if state not in LIST_STATES:
         raise PageError(400, f"state must be one of {', '.join(LIST_STATES)} (got {state!r})")
-    state_: ListState = state  # type: ignore[assignment]  # checked just above
-    return _listing(dash, request, state_, "jobs.html")
+    return _listing(dash, request, state, "jobs.html")
 
 
 def failed(dash: Dashboard, request: Request) -> View:
     return _listing(dash, request, "failed", "failed.html")
 
 
-def _listing(dash: Dashboard, request: Request, state: ListState, template: str) -> View:
-    filters = Filters(state, _filter(request, "name"), _filter(request, "queue"))
+def _listing(dash: Dashboard, request: Request, state: str, template: str) -> View:
+    filters = Filters(cast(ListState, state), _filter(request, "name"), _filter(request, "queue"))
     try:
         page = list_jobs(dash.reader, filters, request.query_params.get("after") or None)
     except CursorError as exc:
@@ -58,13 +59,16 @@ def job(dash: Dashboard, request: Request) -> View:
     found = dash.adapter.get_job(job_id)
     if found is None:
         raise PageError(404, f"no job with id {job_id} (it may have been deleted or pruned)")
+    state: str
     if isinstance(found, FinishedJob):
         state = found.state
     else:
         state = "running" if found.reserved_by is not None else "waiting"
         if found.scheduled_job is not None:
             state = "scheduled (running)" if found.reserved_by is not None else "scheduled"
-    return View("job.html", {"job": found, "state": state, "finished": isinstance(found, FinishedJob)})
+    return View(
+        "job.html", {"job": found, "state": state, "finished": isinstance(found, FinishedJob)}
+    )
 
 
 def scheduled(dash: Dashboard, request: Request) -> View:

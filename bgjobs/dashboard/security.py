@@ -62,7 +62,9 @@ class Guard:
     def session_value(self) -> str:
         """What the session cookie holds: derived from the token, useless without it."""
         assert isinstance(self._auth, str)
-        return hmac.new(self._auth.encode(), b"bgjobs dashboard session", hashlib.sha256).hexdigest()
+        return hmac.new(
+            self._auth.encode(), b"bgjobs dashboard session", hashlib.sha256
+        ).hexdigest()
 
 
 def csrf_token(request: Request) -> tuple[str, bool]:

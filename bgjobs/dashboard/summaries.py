@@ -70,7 +70,9 @@ class ScheduledRow:
 
 def queue_summaries(reader: Reader, now: datetime) -> list[QueueSummary]:
     """Every queue value seen in any table, with live counts and bounded recent counts."""
-    live = {row["queue"]: row for row in reader.named("queue_counts", {"now": reader.bind_time(now)})}
+    live = {
+        row["queue"]: row for row in reader.named("queue_counts", {"now": reader.bind_time(now)})
+    }
     names: set[str | None] = set(live)
     for query in ("succeeded_queues", "failed_queues"):
         names.update(row["queue"] for row in reader.named(query, {}))
@@ -115,7 +117,9 @@ def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteC
     current = now.replace(second=0, microsecond=0)
     first = current - timedelta(minutes=minutes - 1)
     params = {"since": reader.bind_time(first)}
-    succeeded = {row["minute"]: int(row["n"]) for row in reader.named("succeeded_per_minute", params)}
+    succeeded = {
+        row["minute"]: int(row["n"]) for row in reader.named("succeeded_per_minute", params)
+    }
     failed = {row["minute"]: int(row["n"]) for row in reader.named("failed_per_minute", params)}
     counts = []
     for step in range(minutes):
