@@ -176,9 +176,22 @@ class DatabaseGauges(Collector):
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
 
+    def describe(self) -> Iterable[Metric]:
+        """The gauges without values: registering must not read a database not yet migrated."""
+        return self._families().values()
+
     def collect(self) -> Iterable[Metric]:
         rows = self._rows()
-        families = {
+        families = self._families()
+        for row in rows:
+            queue = row["queue"] or UNKNOWN_QUEUE
+            for column, family in families.items():
+                family.add_metric([queue], float(row[column] or 0))
+        yield from families.values()
+
+    @staticmethod
+    def _families() -> dict[str, GaugeMetricFamily]:
+        return {
             "waiting": GaugeMetricFamily(
                 "bgjobs_jobs_waiting", "Jobs waiting (due or not) per queue.", labels=["queue"]
             ),
@@ -189,11 +202,6 @@ class DatabaseGauges(Collector):
                 "bgjobs_jobs_running", "Jobs reserved by a worker, per queue.", labels=["queue"]
             ),
         }
-        for row in rows:
-            queue = row["queue"] or UNKNOWN_QUEUE
-            for column, family in families.items():
-                family.add_metric([queue], float(row[column] or 0))
-        yield from families.values()
 
     def _rows(self) -> list[dict[str, Any]]:
         from bgjobs.clock import SYSTEM_CLOCK

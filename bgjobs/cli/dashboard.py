@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from bgjobs.cli.common import CliError, database_url
@@ -95,10 +98,32 @@ def run(args: argparse.Namespace) -> int:
     )
     config = uvicorn.Config(app, log_level="warning", access_log=False)
     try:
-        uvicorn.Server(config).run(sockets=[listener])
+        _server_class(uvicorn.Server)(config).run(sockets=[listener])
     finally:
         adapter.close()
     return 0
+
+
+def _server_class(base: Any) -> Any:
+    class Server(base):  # type: ignore[misc]
+        """uvicorn's server, except that SIGINT/SIGTERM end it with status 0.
+
+        uvicorn re-raises a stop signal after shutting down, so the process
+        would die "by the signal"; a requested stop is a normal end here, as
+        for `bgjobs worker`.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            handled = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
 
 
 def _open(given_url: str | None) -> Any:
