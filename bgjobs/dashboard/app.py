@@ -33,6 +33,7 @@ from bgjobs.dashboard.security import (
     csrf_ok,
     csrf_token,
 )
+from bgjobs.errors import BgJobsError
 
 #: The header the page's script sends to get only the refreshed part of a page.
 FRAGMENT_HEADER: Final = "x-bgjobs-fragment"
@@ -140,6 +141,9 @@ def _page(dash: Dashboard, handler: PageHandler, *, public: bool = False) -> Cal
             status = 200
         except PageError as exc:
             view, status = View("error.html", {"message": str(exc)}), exc.status
+        except BgJobsError as exc:  # the database is down or not migrated: say so, keep serving
+            message = f"cannot read the database: {type(exc).__name__}: {exc}"
+            view, status = View("error.html", {"message": message}), 503
         response = HTMLResponse(_render(dash, request, view, token), status_code=status)
         if new_token:
             _set_cookie(response, request, CSRF_COOKIE, token)

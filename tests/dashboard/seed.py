@@ -72,3 +72,25 @@ def seed(
         failed=[job.id for job in claimed[1 + succeeded :]],
         script_job=script.id,
     )
+
+
+def seed_busy_hour(adapter: Any, now: datetime | None = None) -> None:
+    """An hour of finished jobs, a few each minute, so the throughput chart has a shape."""
+    now = now or datetime.now(UTC)
+    for minutes_ago in range(59, 0, -1):
+        at = now - timedelta(minutes=minutes_ago)
+        succeeded = 4 + (minutes_ago * 7) % 9
+        failed = 1 if minutes_ago % 11 == 0 else 0
+        requests = [JobRequest("send_email", {"m": minutes_ago}).on_queue("mail")] * (
+            succeeded + failed
+        )
+        adapter.enqueue_many(requests, now=at)
+        claimed = adapter.reserve_jobs(
+            ["send_email"], queue="mail", limit=succeeded + failed, owner=OWNER, now=at
+        )
+        outcomes: list[Any] = [Succeeded(Lease(j.id, OWNER, j.attempts)) for j in claimed[failed:]]
+        outcomes += [
+            Failed(Lease(j.id, OWNER, j.attempts), "TimeoutError: smtp", TRACEBACK)
+            for j in claimed[:failed]
+        ]
+        assert all(adapter.finish_jobs(outcomes, now=at))

@@ -10,7 +10,7 @@ import pytest
 from bgjobs import JobRequest
 from bgjobs.db.adapter import FinishedJob
 from bgjobs.jobs import Job
-from tests.dashboard.seed import Seeded
+from tests.dashboard.seed import Seeded, seed_busy_hour
 
 WAIT_SECONDS = 20
 
@@ -55,8 +55,6 @@ def test_every_page_renders_with_data(
     assert "images" in overview and "web" in overview
     assert "3 failed" in overview and "3 succeeded" in overview  # the chart's legend
     assert text_of(browser, "tr[data-queue=images] td.running") == "1"
-    if "sqlite" in repr(adapter).lower():
-        screenshot(browser, "overview")
 
     browser.get(dashboard_url + "/jobs?state=waiting")
     assert seeded.waiting[1] in text_of(browser, "#live")
@@ -97,9 +95,16 @@ def test_every_page_renders_with_data(
     assert "seed-host" in text_of(browser, "#live") and "4242" in text_of(browser, "#live")
 
 
-def test_phone_width_overview(
+def test_a_busy_hour_on_a_laptop_and_a_phone(
     browser: Any, dashboard_url: str, screenshot: Any, adapter: Any
 ) -> None:
+    seed_busy_hour(adapter)
+    browser.get(dashboard_url + "/")
+    bars = browser.find_elements("css selector", ".chart rect.ok")
+    assert len(bars) == 60
+    assert sum(float(bar.get_attribute("height")) > 0 for bar in bars) >= 59
+    if "sqlite" in repr(adapter).lower():
+        screenshot(browser, "overview")
     browser.set_window_size(390, 844)
     try:
         browser.get(dashboard_url + "/")

@@ -166,3 +166,26 @@ def test_mounted_under_a_prefix_of_another_app(adapter: Any, seeded: Seeded) -> 
         fields = {"id": seeded.failed[0], "csrf_token": token, "next": "/ops/jobs/failed"}
         status, headers, _ = post(url + "/ops/jobs/actions/retry", fields, {CSRF_COOKIE: token})
         assert status == 303 and headers["location"].startswith("/ops/jobs/failed?done=")
+
+
+def test_a_callable_decides_who_may_use_it(adapter: Any, seeded: Seeded) -> None:
+    def only_ops(request: Any) -> bool:
+        return bool(request.headers.get("x-user") == "ops")
+
+    with serve(create_app(adapter, auth=only_ops)) as url:
+        assert fetch(url + "/failed")[0] == 401
+        assert fetch(url + "/failed", headers={"x-user": "ops"})[0] == 200
+        assert fetch(url + "/metrics", headers={"x-user": "guest"})[0] == 401
+
+
+def test_a_database_without_tables_gets_a_503_page(tmp_path: Any) -> None:
+    from bgjobs.db import SqliteAdapter
+
+    adapter = SqliteAdapter(str(tmp_path / "empty.db"))
+    try:
+        with serve(create_app(adapter)) as url:
+            status, _, body = fetch(url + "/")
+            assert status == 503 and "cannot read the database: SchemaError" in body
+            assert "bgjobs migrate" in body
+    finally:
+        adapter.close()
