@@ -205,3 +205,28 @@ def test_the_worker_serves_metrics_on_its_port(tmp_path: Path, sqlite_url: str) 
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert f"metrics on http://127.0.0.1:{port}/metrics" in stderr
+
+
+def test_a_bad_metrics_port_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.cli.support import assert_one_line_error, run_cli
+
+    (tmp_path / "app.py").write_text(textwrap.dedent(WORKER_APP.format(url=sqlite_url)))
+    result = run_cli("worker", "app:builder", "--metrics-port", "70000", cwd=tmp_path)
+    assert "PORT must be a whole number in 1..65535 (got '70000')" in assert_one_line_error(
+        result, 2
+    )
+
+
+def test_a_metrics_port_in_use_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
+    import socket
+
+    from tests.cli.support import assert_one_line_error, run_cli
+
+    (tmp_path / "app.py").write_text(textwrap.dedent(WORKER_APP.format(url=sqlite_url)))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("worker", "app:builder", "--metrics-port", str(port), cwd=tmp_path)
+    line = assert_one_line_error(result, 2)
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in line
