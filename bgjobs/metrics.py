@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from bgjobs.clock import SYSTEM_CLOCK
 from bgjobs.events import (
     Event,
     JobFailed,
@@ -204,8 +205,6 @@ class DatabaseGauges(Collector):
         }
 
     def _rows(self) -> list[dict[str, Any]]:
-        from bgjobs.clock import SYSTEM_CLOCK
-
         with self._lock:
             if (
                 self._cached is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from bgjobs.dashboard.app import ActionHandler, Dashboard, PageError
+from bgjobs.dashboard.context import ActionHandler, Dashboard, PageError
 from bgjobs.errors import JobNotFound
 
 #: The most jobs one bulk action may touch (a page holds 50).

@@ -8,8 +8,7 @@ responses for the page's self-refresh, and the redirect after an action.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -22,8 +21,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bgjobs.clock import SYSTEM_CLOCK, Clock
-from bgjobs.dashboard import formatting
-from bgjobs.dashboard.reader import Reader, reader_for
+from bgjobs.dashboard import actions, formatting, pages
+from bgjobs.dashboard.context import ActionHandler, Dashboard, PageError, PageHandler, View
+from bgjobs.dashboard.reader import reader_for
 from bgjobs.dashboard.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -39,38 +39,6 @@ from bgjobs.errors import BgJobsError
 FRAGMENT_HEADER: Final = "x-bgjobs-fragment"
 
 
-class PageError(Exception):
-    """A request the page cannot answer: shown with its status and a one-line reason."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class View:
-    """What a page handler returns: a template and its values."""
-
-    template: str
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Dashboard:
-    """What every handler may use."""
-
-    adapter: Any
-    reader: Reader
-    guard: Guard
-    read_only: bool
-    clock: Clock
-    templates: jinja2.Environment
-
-
-PageHandler = Callable[[Dashboard, Request], View]
-ActionHandler = Callable[[Dashboard, list[str], Mapping[str, str]], str]
-
-
 def create_app(
     adapter: Any,
     *,
@@ -84,8 +52,6 @@ def create_app(
     token string (login form or `Authorization: Bearer`), or a callable
     `(request) -> bool`. `read_only` hides every action and refuses its POST.
     """
-    from bgjobs.dashboard import actions, pages
-
     dash = Dashboard(
         adapter=adapter,
         reader=reader_for(adapter),

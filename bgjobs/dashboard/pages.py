@@ -6,8 +6,8 @@ from typing import cast
 
 from starlette.requests import Request
 
-from bgjobs.dashboard.app import Dashboard, PageError, View
 from bgjobs.dashboard.chart import throughput_chart
+from bgjobs.dashboard.context import Dashboard, PageError, View
 from bgjobs.dashboard.listing import LIST_STATES, CursorError, Filters, ListState, list_jobs
 from bgjobs.dashboard.summaries import queue_summaries, scheduled_rows, throughput
 from bgjobs.db.adapter import FinishedJob
@@ -84,4 +84,6 @@ def workers(dash: Dashboard, request: Request) -> View:
 
 
 def login(dash: Dashboard, request: Request) -> View:
+    if not dash.guard.has_login:
+        raise PageError(404, "this dashboard has no login: it was started without a token")
     return View("login.html", {"failed": request.query_params.get("failed") == "1"})
