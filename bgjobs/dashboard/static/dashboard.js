@@ -10,7 +10,8 @@
     if (!live) return true;
     if (live.querySelector("input[type=checkbox]:checked")) return true;
     var active = document.activeElement;
-    return Boolean(active && live.contains(active) && active.tagName !== "BODY");
+    var typing = active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName) && active.type !== "checkbox";
+    return Boolean(typing && live.contains(active));
   }
 
   function refresh() {
