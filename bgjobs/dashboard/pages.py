@@ -15,6 +15,14 @@ from bgjobs.db.adapter import FinishedJob
 #: Longest job name or queue name a filter accepts.
 MAX_FILTER_CHARS = 200
 
+#: What a job list offers per state: (action, button label, question asked first or "").
+LIST_ACTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "waiting": [("delete", "Delete", "Delete this job?")],
+    "running": [],
+    "succeeded": [("delete", "Delete", "Delete this job?")],
+    "failed": [("retry", "Retry", ""), ("delete", "Delete", "Delete this job?")],
+}
+
 
 def overview(dash: Dashboard, request: Request) -> View:
     now = dash.clock.now()
@@ -44,7 +52,10 @@ def _listing(dash: Dashboard, request: Request, state: str, template: str) -> Vi
         page = list_jobs(dash.reader, filters, request.query_params.get("after") or None)
     except CursorError as exc:
         raise PageError(400, str(exc)) from None
-    return View(template, {"filters": filters, "page": page, "states": LIST_STATES})
+    actions = [] if dash.read_only else LIST_ACTIONS[state]
+    return View(
+        template, {"filters": filters, "page": page, "states": LIST_STATES, "actions": actions}
+    )
 
 
 def _filter(request: Request, key: str) -> str | None:

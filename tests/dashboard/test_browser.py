@@ -190,3 +190,16 @@ def test_read_only_pages_have_no_action_buttons(
         browser.get(url + path)
         assert "read-only" in text_of(browser, "h1")
         assert browser.find_elements("css selector", "button[data-action], button[data-bulk]") == []
+
+
+def test_bulk_delete_of_waiting_jobs(
+    browser: Any, dashboard_url: str, seeded: Seeded, adapter: Any
+) -> None:
+    browser.get(dashboard_url + "/jobs?state=waiting&name=send_email")
+    doomed = seeded.waiting[1:]
+    for job_id in doomed:
+        click(browser, f"input[type=checkbox][value='{job_id}']")
+    click(browser, "button[data-bulk=delete]", confirm=True)
+    assert flash(browser) == "Deleted 2 jobs."
+    assert all(adapter.get_job(job_id) is None for job_id in doomed)
+    assert adapter.get_job(seeded.script_job) is not None
