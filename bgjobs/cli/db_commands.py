@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -59,6 +60,22 @@ def register(subparsers: Any) -> None:
     _db_option(delete)
     delete.add_argument("--json", action="store_true")
     delete.set_defaults(run=run_delete)
+    show = actions.add_parser("show", help="every field of one job, wherever it is")
+    show.add_argument("id", metavar="ID")
+    _db_option(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(run=run_show)
+    cancel = actions.add_parser(
+        "cancel",
+        help="cancel jobs: waiting ones fail at once, running ones are asked to stop",
+        description="Cancel jobs. A waiting job moves to jobs_failed (Cancelled) at once; "
+        "a running one is stopped by the process running it within a second and fails "
+        "as Cancelled; a finished or unknown id is reported as not_found.",
+    )
+    cancel.add_argument("ids", metavar="ID", nargs="+")
+    _db_option(cancel)
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(run=run_cancel)
     prune = actions.add_parser("prune", help="delete finished jobs older than a duration")
     prune.add_argument(
         "--older-than",
@@ -208,6 +225,49 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_show(args: argparse.Namespace) -> int:
+    with _adapter(args) as adapter:
+        job = adapter.get_job(args.id)
+    if job is None:
+        raise CliError(f"no job with id {args.id}", status=1)
+    record = {"state": job.state, **job_record(job)}
+    if isinstance(job, Job):
+        record.pop("result", None)
+    if args.json:
+        print_json(record)
+        return 0
+    width = max(len(name) for name in record)
+    for name, value in record.items():
+        if name == "traceback" and value:
+            print(f"{name}:")
+            print("  " + str(value).rstrip().replace("\n", "\n  "))
+            continue
+        shown = json.dumps(value, ensure_ascii=False) if name in ("payload", "result") else value
+        print(f"{name.ljust(width)}  {'-' if shown is None else shown}")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    results: dict[str, str] = {}
+    with _adapter(args) as adapter:
+        for job_id in args.ids:
+            results[job_id] = adapter.cancel(job_id, now=SYSTEM_CLOCK.now())
+    if args.json:
+        print_json([{"id": job_id, "result": result} for job_id, result in results.items()])
+    else:
+        for job_id, result in results.items():
+            print(f"{job_id}  {_CANCEL_TEXT[result]}")
+    # Exit 1 when some id was not found: scripts can tell without parsing.
+    return 1 if "not_found" in results.values() else 0
+
+
+_CANCEL_TEXT = {
+    "cancelled": "cancelled (it was waiting; now in jobs_failed)",
+    "requested": "cancel requested (it is running; it stops within a second)",
+    "not_found": "not found (no waiting or running job with this id)",
+}
+
+
 def run_prune(args: argparse.Namespace) -> int:
     states: list[FinishedState] = ["succeeded", "failed"] if args.state == "all" else [args.state]
     removed: dict[FinishedState, int] = {}
@@ -239,12 +299,14 @@ def _prune_all(adapter: Adapter, state: FinishedState, older_than: datetime) -> 
 def run_stats(args: argparse.Namespace) -> int:
     with _adapter(args) as adapter:
         counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
+        abandoned = sum(worker.abandoned_threads for worker in adapter.list_workers())
     record = {
         "waiting": counts.waiting,
         "running": counts.running,
         "succeeded": counts.succeeded,
         "failed": counts.failed,
         "by_name": counts.by_name,
+        "abandoned_threads": abandoned,
     }
     if args.json:
         print_json(record)
@@ -253,6 +315,8 @@ def run_stats(args: argparse.Namespace) -> int:
         f"waiting {counts.waiting}  running {counts.running}  "
         f"succeeded {counts.succeeded}  failed {counts.failed}"
     )
+    if abandoned:
+        print(f"abandoned handler threads {abandoned} (stuck after a timeout, in live workers)")
     if counts.by_name:
         states = ["waiting", "running", "succeeded", "failed"]
         rows = [
@@ -265,10 +329,15 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def job_record(row: Job | FinishedJob) -> dict[str, Any]:
     """A job as a JSON-ready dict; times as ISO 8601 text to the microsecond, as stored."""
-    return {
-        name: value.isoformat() if isinstance(value, datetime) else value
-        for name, value in _job_fields(row).items()
-    }
+    return {name: _json_value(value) for name, value in _job_fields(row).items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
 
 
 def _job_fields(row: Job | FinishedJob) -> dict[str, Any]:
