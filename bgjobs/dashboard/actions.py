@@ -7,6 +7,7 @@ no longer in the right state is counted as missing, never an error page.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Final
 
@@ -41,6 +42,14 @@ def delete(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     return f"deleted:{done}:{len(ids) - done}"
 
 
+def cancel(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
+    """Cancel jobs: a waiting one moves to jobs_failed at once, a running one is asked to stop."""
+    outcomes = Counter(
+        dash.adapter.cancel(job_id, now=dash.clock.now()) for job_id in _checked(ids)
+    )
+    return f"cancelled:{outcomes['cancelled']}:{outcomes['not_found']}:{outcomes['requested']}"
+
+
 def _checked(ids: list[str]) -> list[str]:
     if not ids:
         raise PageError(400, "no job selected")
@@ -53,4 +62,5 @@ def _checked(ids: list[str]) -> list[str]:
 ACTIONS: Final[dict[str, ActionHandler]] = {
     "retry": retry,
     "delete": delete,
+    "cancel": cancel,
 }

@@ -55,18 +55,27 @@ def number(value: int) -> str:
 
 
 def done_message(code: str) -> str:
-    """The message for `done=verb:count[:missing]`, or '' for anything else."""
+    """The message for `done=verb:count[:missing[:requested]]`, or '' for anything else."""
     parts = code.split(":")
-    if len(parts) not in (2, 3) or parts[0] not in DONE_VERBS:
+    if len(parts) not in (2, 3, 4) or parts[0] not in DONE_VERBS:
         return ""
     try:
         counts = [int(part) for part in parts[1:]]
     except ValueError:
         return ""
-    message = f"{DONE_VERBS[parts[0]]} {counts[0]} job{'s' if counts[0] != 1 else ''}."
-    if len(counts) == 2 and counts[1]:
-        message += f" {counts[1]} could not be (gone or changed meanwhile)."
-    return message
+    requested = counts[2] if len(counts) == 3 else 0
+    pieces = []
+    if counts[0] or not requested:
+        pieces.append(f"{DONE_VERBS[parts[0]]} {_jobs(counts[0])}.")
+    if requested:
+        pieces.append(f"Asked the processes running {_jobs(requested)} to stop.")
+    if len(counts) >= 2 and counts[1]:
+        pieces.append(f"{counts[1]} could not be (gone or changed meanwhile).")
+    return " ".join(pieces)
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job{'s' if count != 1 else ''}"
 
 
 FILTERS: Final = {

@@ -17,8 +17,8 @@ MAX_FILTER_CHARS = 200
 
 #: What a job list offers per state: (action, button label, question asked first or "").
 LIST_ACTIONS: dict[str, list[tuple[str, str, str]]] = {
-    "waiting": [("delete", "Delete", "Delete this job?")],
-    "running": [],
+    "waiting": [("cancel", "Cancel", "Cancel this job?"), ("delete", "Delete", "Delete this job?")],
+    "running": [("cancel", "Cancel", "Ask the process running this job to stop?")],
     "succeeded": [("delete", "Delete", "Delete this job?")],
     "failed": [("retry", "Retry", ""), ("delete", "Delete", "Delete this job?")],
 }

@@ -203,3 +203,34 @@ def test_bulk_delete_of_waiting_jobs(
     assert flash(browser) == "Deleted 2 jobs."
     assert all(adapter.get_job(job_id) is None for job_id in doomed)
     assert adapter.get_job(seeded.script_job) is not None
+
+
+def test_cancel_clicks_cancel_waiting_and_running_jobs(
+    browser: Any, dashboard_url: str, seeded: Seeded, adapter: Any
+) -> None:
+    waiting, running = seeded.waiting[1], seeded.running[0]
+    browser.get(dashboard_url + "/jobs?state=waiting")
+    click(browser, f"button[data-action=cancel][data-job='{waiting}']", confirm=True)
+    assert flash(browser) == "Cancelled 1 job."
+    cancelled = adapter.get_job(waiting)
+    assert isinstance(cancelled, FinishedJob) and cancelled.state == "failed"
+
+    browser.get(dashboard_url + f"/jobs/{running}")
+    click(browser, f"button[data-action=cancel][data-job='{running}']", confirm=True)
+    assert flash(browser) == "Asked the processes running 1 job to stop."
+    still = adapter.get_job(running)
+    assert isinstance(still, Job) and still.cancel_requested
+
+
+def test_a_succeeded_job_shows_its_result(browser: Any, dashboard_url: str, adapter: Any) -> None:
+    from bgjobs.db.adapter import Lease, Succeeded
+
+    job = adapter.enqueue(JobRequest("compute", {"x": 2}))
+    (claimed,) = adapter.reserve_jobs(
+        ["compute"], queue="q", limit=1, owner="w", now=job.created_at
+    )
+    lease = Lease(claimed.id, "w", claimed.attempts)
+    result = '{"answer": "<b>42</b>"}'
+    assert adapter.finish_jobs([Succeeded(lease, result=result)], now=job.created_at) == [True]
+    browser.get(dashboard_url + f"/jobs/{job.id}")
+    assert '"answer": "<b>42</b>"' in text_of(browser, "pre.result")

@@ -230,3 +230,19 @@ def test_a_metrics_port_in_use_is_one_line(tmp_path: Path, sqlite_url: str) -> N
         result = run_cli("worker", "app:builder", "--metrics-port", str(port), cwd=tmp_path)
     line = assert_one_line_error(result, 2)
     assert f"cannot serve metrics on 127.0.0.1:{port}" in line
+
+
+def test_cancelled_and_timed_out_runs_are_counted() -> None:
+    from bgjobs.events import JobCancelled, JobReserved, JobTimedOut
+
+    registry = CollectorRegistry()
+    listener = MetricsListener(registry)
+    listener(JobReserved(job_id="j1", name="slow", attempts=1, queue="main"))
+    listener(JobTimedOut(job_id="j1", name="slow", attempts=1, timeout_seconds=1.0))
+    listener(JobCancelled(job_id="j1", name="slow", attempts=1, while_running=True))
+    listener(JobCancelled(job_id="j2", name="slow", attempts=0, while_running=False))
+    labels = {"queue": "main", "name": "slow"}
+    assert registry.get_sample_value("bgjobs_jobs_timed_out_total", labels) == 1
+    assert registry.get_sample_value("bgjobs_jobs_cancelled_total", labels) == 1
+    unknown = {"queue": "", "name": "slow"}
+    assert registry.get_sample_value("bgjobs_jobs_cancelled_total", unknown) == 1
