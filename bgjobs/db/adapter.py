@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from bgjobs.db.migrations import MigrationReport
 from bgjobs.jobs import Job, JobRequest
 
 #: The tables a job can be in.
@@ -118,6 +119,19 @@ class WorkerRow:
     started_at: datetime
     heartbeat_at: datetime
     abandoned_threads: int = 0  # handler threads given up on after a timeout
+    #: The process's queue names and the job names it runs; None when the row was
+    #: written by a bgjobs that did not record them (it may handle anything).
+    queues: tuple[str, ...] | None = None
+    job_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingGroup:
+    """How many unreserved jobs wait under one job name and target queue (None: any queue)."""
+
+    name: str
+    queue: str | None
+    count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,10 @@ class Adapter(Protocol):
     # -- schema -----------------------------------------------------------
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version. Idempotent and race-safe."""
+        ...
+
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
         ...
 
     # -- producing --------------------------------------------------------
@@ -230,7 +248,16 @@ class Adapter(Protocol):
         ...
 
     # -- processes and rescue --------------------------------------------
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (before its first claim)."""
         ...
 
@@ -317,6 +344,10 @@ class Adapter(Protocol):
 
     def count_jobs(self, *, now: datetime) -> Counts:
         """Counts by state and job name."""
+        ...
+
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
         ...
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:

@@ -41,7 +41,10 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
     "jobs_workers": frozenset(
-        {"id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads"}
+        {
+            "id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads",
+            "queues", "job_names",
+        }
     ),
     "jobs_schema": frozenset({"version"}),
 }  # fmt: skip
@@ -111,8 +114,16 @@ def split_statements(text: str) -> tuple[str, ...]:
     return tuple(chunk.strip() for chunk in chunks if chunk.strip())
 
 
-def run_migrations(session: MigrationSession, dialect: Dialect) -> int:
-    """Bring the schema to the latest version; returns it. Raises SchemaError for foreign tables."""
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What a migrate() did: the version the schema is at, and the versions it applied now."""
+
+    version: int
+    applied: tuple[int, ...]
+
+
+def run_migrations(session: MigrationSession, dialect: Dialect) -> MigrationReport:
+    """Bring the schema to the latest version. Raises SchemaError for foreign tables."""
     migrations = load_migrations(dialect)
     latest = len(migrations)
     tables = session.table_columns(TABLE_COLUMNS)
@@ -128,7 +139,7 @@ def run_migrations(session: MigrationSession, dialect: Dialect) -> int:
             session.execute(statement)
         session.record_version(migration.version)
     _check_complete(session.table_columns(TABLE_COLUMNS))
-    return latest
+    return MigrationReport(latest, tuple(m.version for m in migrations[current:]))
 
 
 def _check_not_foreign(tables: Mapping[str, set[str]]) -> None:

@@ -37,6 +37,7 @@ from bgjobs.db.adapter import (
     RetryLater,
     Subscription,
     Succeeded,
+    WaitingGroup,
     WorkerRow,
 )
 from bgjobs.db.base import (
@@ -52,7 +53,7 @@ from bgjobs.db.base import (
     prune_query,
     rescue_window,
 )
-from bgjobs.db.migrations import run_migrations
+from bgjobs.db.migrations import MigrationReport, run_migrations
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
     CANCELLED,
@@ -62,6 +63,7 @@ from bgjobs.db.records import (
     clip_text,
     counts_from_rows,
     find_job,
+    handles_params,
     in_claim_order,
     job_from_row,
     jobs_from_rows,
@@ -94,6 +96,10 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
     def migrate(self) -> int:
         """Create or upgrade the schema under BEGIN IMMEDIATE; returns the schema version."""
+        return self.migrate_report().version
+
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
         return self._write(lambda conn: run_migrations(_MigrationSession(conn), "sqlite"))
 
     # -- producing ------------------------------------------------------------
@@ -185,9 +191,24 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
     # -- processes and rescue ---------------------------------------------------
 
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
-        params = {"id": worker_id, "hostname": hostname, "pid": pid, "now": to_sqlite_time(now)}
+        params = {
+            "id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "now": to_sqlite_time(now),
+            **handles_params(queues, job_names),
+        }
         self._write(lambda conn: conn.execute(_Q["register_worker"], params))
 
     def heartbeat_worker(
@@ -371,6 +392,11 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             return counts_from_rows(waiting, succeeded, failed)
 
         return self._read(count)
+
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
+        rows = self._read(lambda conn: _rows(conn, _Q["count_waiting_groups"], {}))
+        return [WaitingGroup(row["name"], row["queue"], row["n"]) for row in rows]
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:
         """Call back with None whenever another connection commits to the file.

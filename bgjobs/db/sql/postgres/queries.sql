@@ -212,8 +212,8 @@ ORDER BY available_at
 LIMIT 1
 
 -- name: register_worker
-INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s)
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s, %(queues)s, %(job_names)s)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker
@@ -338,12 +338,23 @@ SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
 -- name: count_failed_by_name
 SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
 
+-- name: count_waiting_groups
+-- Plain jobs waiting, by name and target queue (for the unhandled-name check).
+-- A scheduled row is made by a process that runs it, so it is never misnamed.
+SELECT name, queue, count(*) AS n FROM jobs
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+GROUP BY name, queue
+
 -- name: table_columns
 SELECT c.relname AS table_name, a.attname AS column_name
 FROM pg_class c
 JOIN pg_namespace s ON s.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE s.nspname = current_schema() AND c.relname = ANY(%(tables)s::text[])
+
+-- name: current_schema
+-- NULL current_schema: no schema named in the search_path exists.
+SELECT current_schema() AS current_schema, current_setting('search_path') AS search_path
 
 -- name: lock_migrations
 SELECT pg_advisory_xact_lock(%(key)s)

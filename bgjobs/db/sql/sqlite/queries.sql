@@ -102,8 +102,8 @@ ORDER BY available_at
 LIMIT 1
 
 -- name: register_worker
-INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at)
-VALUES (:id, :hostname, :pid, :now, :now)
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names)
+VALUES (:id, :hostname, :pid, :now, :now, :queues, :job_names)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker
@@ -220,6 +220,13 @@ SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
 
 -- name: count_failed_by_name
 SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: count_waiting_groups
+-- Plain jobs waiting, by name and target queue (for the unhandled-name check).
+-- A scheduled row is made by a process that runs it, so it is never misnamed.
+SELECT name, queue, count(*) AS n FROM jobs
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+GROUP BY name, queue
 
 -- name: applied_versions
 SELECT version FROM jobs_schema
