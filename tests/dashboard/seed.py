@@ -31,7 +31,14 @@ def seed(
     """Fill a migrated database: waiting, running, succeeded and failed jobs, a worker row and
     a scheduled job's row."""
     now = now or datetime.now(UTC)
-    adapter.register_worker(OWNER, hostname="seed-host", pid=4242, now=now)
+    adapter.register_worker(
+        OWNER,
+        hostname="seed-host",
+        pid=4242,
+        now=now,
+        queues=["images", "web"],
+        job_names=["render", "resize"],
+    )
     script = adapter.enqueue(JobRequest("render", SCRIPT_PAYLOAD).on_queue("web"), now=now)
     waiting = [script.id]
     waiting += [

@@ -93,6 +93,8 @@ def test_every_page_renders_with_data(
 
     browser.get(dashboard_url + "/workers")
     assert "seed-host" in text_of(browser, "#live") and "4242" in text_of(browser, "#live")
+    assert text_of(browser, "td.queues") == "images, web"
+    assert text_of(browser, "td.job-names") == "render, resize"
 
 
 def test_a_busy_hour_on_a_laptop_and_a_phone(
