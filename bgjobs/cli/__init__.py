@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bgjobs.cli import db_commands, demo, next_runs, schedules, worker
+from bgjobs.cli import dashboard, db_commands, demo, next_runs, schedules, worker
 from bgjobs.cli.common import CliError, one_line
 from bgjobs.errors import BgJobsError
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(subparsers)
     db_commands.register(subparsers)
     schedules.register(subparsers)
+    dashboard.register(subparsers)
     return parser
 
 

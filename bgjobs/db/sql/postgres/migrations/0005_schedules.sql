@@ -1,4 +1,4 @@
--- bgjobs schema version 4 (PostgreSQL): schedules added at runtime, and the history of
+-- bgjobs schema version 5 (PostgreSQL): schedules added at runtime, and the history of
 -- runs per schedule key.
 -- One row per finished run (or skipped slot) of a scheduled job, written in the
 -- transaction that records the run's outcome, so the history never disagrees
