@@ -35,6 +35,8 @@ from bgjobs.db.adapter import (
     JobState,
     NotifyCallback,
     Outcome,
+    QueueLimits,
+    QueueRow,
     Subscription,
     WorkerRow,
 )
@@ -42,9 +44,13 @@ from bgjobs.db.base import (
     BaseAdapter,
     check_batch_size,
     check_claim,
+    check_filter,
     check_limit,
+    check_limits,
+    check_queue_name,
     check_scheduled_claim,
     check_text,
+    count_query,
     listing_query,
     names_param,
     now_or_system,
@@ -53,8 +59,14 @@ from bgjobs.db.base import (
 )
 from bgjobs.db.migrations import run_migrations
 from bgjobs.db.postgres_connections import Conn, PostgresConnections, Row, dict_rows
-from bgjobs.db.postgres_notify import Listener
-from bgjobs.db.postgres_statements import Claim, apply_outcomes, copy_suits, insert_jobs
+from bgjobs.db.postgres_notify import CHANNEL, Listener
+from bgjobs.db.postgres_statements import (
+    Claim,
+    apply_outcomes,
+    copy_suits,
+    insert_jobs,
+    settle_unique_periods,
+)
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
     DELETE_QUERIES,
@@ -66,6 +78,7 @@ from bgjobs.db.records import (
     jobs_from_rows,
     notify_names,
     prepare_jobs,
+    queue_from_row,
     scheduled_job_from_row,
     worker_from_row,
 )
@@ -133,7 +146,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
                     f"(got {type(connection).__name__})"
                 )
             try:
-                return insert_jobs(connection, new_jobs, stamp, names, again=False, use_copy=False)
+                jobs = insert_jobs(connection, new_jobs, stamp, names, again=False, use_copy=False)
+                return settle_unique_periods(connection, new_jobs, jobs)
             except psycopg.Error as exc:
                 raise self._translate(exc) from exc
         attempts = 0
@@ -143,11 +157,14 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             nonlocal attempts
             attempts += 1
             again = attempts > 1
-            return insert_jobs(conn, new_jobs, stamp, names, again=again, use_copy=use_copy)
+            jobs = insert_jobs(conn, new_jobs, stamp, names, again=again, use_copy=use_copy)
+            return settle_unique_periods(conn, new_jobs, jobs) if held else jobs
 
         # One INSERT (with its NOTIFY) is a single statement; COPY and its
-        # NOTIFY are two, committed together.
-        return self._run(work, transaction=use_copy)
+        # NOTIFY are two, committed together, as are an INSERT and the look at
+        # recent successes of keys held for a period.
+        held = any(job.unique_since is not None for job in new_jobs)
+        return self._run(work, transaction=use_copy or held)
 
     # -- consuming -------------------------------------------------------------------
 
@@ -170,6 +187,36 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "now": require_aware(now, "now"),
         }
         rows = self._run(Claim(_Q["claim_jobs"], params), transaction=True)
+        return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+
+    def reserve_limited_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+        limits: QueueLimits,
+    ) -> list[Job]:
+        """Claim as `reserve_jobs` does, no more than the queue's limits allow.
+
+        One statement calling jobs_claim_limited (migration 0002), which locks
+        the queue's jobs_queues row and then counts with a fresh snapshot.
+        """
+        check_claim(queue, limit, owner)
+        check_limits(limits)
+        params = {
+            "names": names_param(names),
+            "queue": queue,
+            "limit": limit,
+            "owner": owner,
+            "now": require_aware(now, "now"),
+            "concurrency": limits.concurrency,
+            "rate": limits.rate,
+            "per": limits.per if limits.rate is not None else None,
+        }
+        rows = self._run(Claim(_Q["claim_limited_jobs"], params), transaction=True)
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
@@ -199,6 +246,36 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"names": names_param(names), "queue": queue}
         rows = self._fetch(_Q["next_available_at"], params)
         return from_postgres_time(rows[0]["available_at"]) if rows else None
+
+    # -- queues -----------------------------------------------------------------------
+
+    def pause_queue(self, name: str, *, now: datetime | None = None) -> None:
+        """Stop every process claiming for queue `name`; running jobs finish. Persistent."""
+        params = {"name": check_queue_name(name), "now": now_or_system(now)}
+        self._change(_Q["pause_queue"], params)
+
+    def resume_queue(self, name: str, *, now: datetime | None = None) -> bool:
+        """Let queue `name` be claimed again (and wake idle processes); False if not paused."""
+        params = {"name": check_queue_name(name), "now": now_or_system(now), "channel": CHANNEL}
+        return bool(self._fetch(_Q["resume_queue"], params))
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return [row.name for row in self.list_queues() if row.paused]
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every row of jobs_queues, by name."""
+        return [
+            queue_from_row(row, from_postgres_time) for row in self._fetch(_Q["list_queues"], {})
+        ]
+
+    def register_queues(self, names: Collection[str], *, now: datetime) -> None:
+        """Add a jobs_queues row (unpaused) for each name that has none."""
+        checked = sorted({check_queue_name(name) for name in names})
+        if checked:
+            self._change(
+                _Q["register_queues"], {"names": checked, "now": require_aware(now, "now")}
+            )
 
     # -- processes and rescue --------------------------------------------------------
 
@@ -292,11 +369,43 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"older_than": require_aware(older_than, "older_than"), "batch_size": batch_size}
         return self._change(query, params)
 
-    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
+    def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int = 100,
+        name: str | None = None,
+        queue: str | None = None,
+    ) -> list[Job] | list[FinishedJob]:
         """Rows of one table: claim order for `jobs`, newest first for finished ones."""
         check_limit(limit)
-        rows = self._fetch(_Q[listing_query(state)], {"limit": limit})
+        params = {"limit": limit, **check_filter(name, queue)}
+        rows = self._fetch(_Q[listing_query(state)], params)
         return jobs_from_rows(rows, state, from_postgres_time)
+
+    def count_listed(
+        self, state: JobState, *, name: str | None = None, queue: str | None = None
+    ) -> int:
+        """How many rows `list_jobs` would list without a limit."""
+        listing_query(state)  # refuses an unknown state
+        rows = self._fetch(_Q[count_query(state)], check_filter(name, queue))
+        return int(rows[0]["count"])
+
+    def retry_failed_jobs(
+        self, *, limit: int, now: datetime, name: str | None = None, queue: str | None = None
+    ) -> list[Job]:
+        """Move up to `limit` failed jobs back to `jobs` as plain jobs, in one statement."""
+        check_limit(limit)
+        params = {"limit": limit, "now": now_or_system(now), **check_filter(name, queue)}
+        # A second run after a lost COMMIT moves the next batch: the jobs of the
+        # first are back in `jobs` all the same, only missing from this answer.
+        rows = self._fetch(_Q["retry_failed_batch"], params)
+        return [job_from_row(row, from_postgres_time) for row in rows]
+
+    def running_by_owner(self) -> dict[str, int]:
+        """How many jobs each process (jobs_workers.id) holds reserved."""
+        rows = self._fetch(_Q["running_by_owner"], {})
+        return {row["reserved_by"]: int(row["running"]) for row in rows}
 
     def get_job(self, job_id: str) -> Job | FinishedJob | None:
         """The job with this id, wherever it is."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from bgjobs.db.adapter import QueueLimits
 from bgjobs.errors import ConfigurationError
 from bgjobs.events import Listener
 from bgjobs.jobs import Worker
@@ -14,6 +15,7 @@ from bgjobs.schedule.policy import SchedulePolicy
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENT_JOBS = 10
 DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
+NO_LIMITS = QueueLimits()
 
 
 def _positive_timedelta(value: timedelta, what: str) -> timedelta:
@@ -39,10 +41,30 @@ class Queue:
     poll_interval: timedelta = DEFAULT_POLL_INTERVAL
     retry_backoff: Backoff = default_backoff
     listeners: tuple[Listener, ...] = ()
+    limits: QueueLimits = NO_LIMITS
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigurationError(f"queue name must be a non-empty string (got {self.name!r})")
+
+    def with_global_concurrency(self, n: int) -> Queue:
+        """At most `n` jobs claimed by queues of this name run at once, across every
+        process and host (enforced by the database in the claim)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigurationError(
+                f"global concurrency of queue {self.name!r} must be a whole number >= 1 (got {n!r})"
+            )
+        return replace(self, limits=replace(self.limits, concurrency=n))
+
+    def with_rate_limit(self, n: int, per: timedelta = timedelta(seconds=1)) -> Queue:
+        """At most `n` jobs of this queue name start in any window of length `per`
+        (a sliding window over claim times), across every process and host."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigurationError(
+                f"rate limit of queue {self.name!r} must be a whole number >= 1 (got {n!r})"
+            )
+        period = _positive_timedelta(per, "rate limit period")
+        return replace(self, limits=replace(self.limits, rate=n, per=period))
 
     def with_worker(self, worker: Worker) -> Queue:
         if not isinstance(worker, Worker):

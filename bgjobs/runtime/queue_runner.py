@@ -128,16 +128,7 @@ class QueueRunner:
         if free <= 0 or not self._names:
             return 0
         context = self._context
-        jobs = context.with_db_retry(
-            "reserve_jobs",
-            lambda: context.adapter.reserve_jobs(
-                self._names,
-                queue=self.name,
-                limit=free,
-                owner=context.owner,
-                now=context.clock.now(),
-            ),
-        )
+        jobs = context.with_db_retry("reserve_jobs", lambda: self._claim(free))
         if context.stopping.is_set():
             self._release(jobs)  # stop() began while we claimed: give them back at once
             return 0
@@ -164,6 +155,23 @@ class QueueRunner:
         for job in runnable:
             self._tasks.put(job)
         return len(jobs)
+
+    def _claim(self, limit: int) -> list[Job]:
+        """One claim: the plain one, or the limited one when the queue has global limits."""
+        context = self._context
+        limits = self.queue.limits
+        if limits.any:
+            return context.adapter.reserve_limited_jobs(
+                self._names,
+                queue=self.name,
+                limit=limit,
+                owner=context.owner,
+                now=context.clock.now(),
+                limits=limits,
+            )
+        return context.adapter.reserve_jobs(
+            self._names, queue=self.name, limit=limit, owner=context.owner, now=context.clock.now()
+        )
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
@@ -258,6 +266,8 @@ class QueueRunner:
             return self.queue.max_concurrent_jobs - self._in_use
 
     def _idle_timeout(self, found_nothing: bool) -> float:
+        if self.queue.limits.any:
+            return self._limited_timeout()
         context = self._context
         timeout = self.queue.poll_interval.total_seconds()
         now_mono = time.monotonic()
@@ -283,6 +293,27 @@ class QueueRunner:
             until = (next_due - context.clock.now()).total_seconds()
             timeout = min(timeout, max(until, 0.0))
         return max(timeout, 0.0)
+
+    def _limited_timeout(self) -> float:
+        """How long a limited queue waits after a claim that took less than it asked for.
+
+        Due jobs may be held back by the limits, so "when is the next job due?"
+        cannot tell when to look again (it would say "now" and the loop would
+        spin). A job of ours finishing or an enqueue wakes the queue at once;
+        otherwise it looks again after the poll interval, or sooner with a rate
+        limit: after the average gap between starts the limit allows.
+        """
+        timeout = self.queue.poll_interval.total_seconds()
+        limits = self.queue.limits
+        if limits.rate is not None and limits.per is not None:
+            timeout = min(timeout, limits.per.total_seconds() / limits.rate)
+        with self._lock:
+            next_due = self._next_due
+        if next_due is not None:
+            until = (next_due - self._context.clock.now()).total_seconds()
+            if until > 0:
+                timeout = min(timeout, until)
+        return timeout
 
     def _wait(self, timeout: float) -> None:
         if timeout > 0:
@@ -346,13 +377,7 @@ class QueueRunner:
     def drain_once(self) -> int:
         """Claim every due job of this queue and run it on the calling thread (drain())."""
         context = self._context
-        jobs = context.adapter.reserve_jobs(
-            self._names,
-            queue=self.name,
-            limit=DRAIN_BATCH,
-            owner=context.owner,
-            now=context.clock.now(),
-        )
+        jobs = self._claim(DRAIN_BATCH)
         for job in jobs:
             self._emit(
                 JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)

@@ -56,6 +56,16 @@ COPY jobs (id, name, payload, created_at, available_at, queue, priority) FROM ST
 -- name: jobs_by_id_or_unique_key
 SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]) OR unique_key = ANY(%(keys)s::text[])
 
+-- name: recently_succeeded_by_key
+-- The latest success of each unique key within its own period (unique-for-a-period).
+SELECT DISTINCT ON (s.unique_key) s.*
+FROM unnest(%(keys)s::text[], %(since)s::timestamptz[]) AS k(unique_key, since)
+JOIN jobs_succeeded s ON s.unique_key = k.unique_key AND s.succeeded_at >= k.since
+ORDER BY s.unique_key, s.succeeded_at DESC
+
+-- name: delete_unclaimed_jobs
+DELETE FROM jobs WHERE id = ANY(%(ids)s::text[]) AND reserved_by IS NULL
+
 -- name: finished_ids
 SELECT id FROM jobs_succeeded WHERE id = ANY(%(ids)s::text[])
 UNION ALL
@@ -70,6 +80,7 @@ WITH picked AS (
     WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= %(now)s
       AND name = ANY(%(names)s::text[])
       AND (queue IS NULL OR queue = %(queue)s)
+      AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = %(queue)s AND paused_at IS NOT NULL)
     ORDER BY priority DESC, available_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -77,6 +88,12 @@ WITH picked AS (
 UPDATE jobs j SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = j.attempts + 1
 FROM picked WHERE j.id = picked.id
 RETURNING j.*
+
+-- name: claim_limited_jobs
+-- The claim of a queue with a global concurrency or rate limit: see the
+-- function in migration 0002 for why it is a function.
+SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
+                                 %(concurrency)s, %(rate)s, %(per)s::interval)
 
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
@@ -98,11 +115,14 @@ WITH lease AS (
 ), moved AS (
     DELETE FROM jobs j USING lease l
     WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
-    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at, j.available_at
+    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at, j.available_at,
+              j.unique_key
 ), inserted AS (
     INSERT INTO jobs_succeeded
-        (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at)
-    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s
+        (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at,
+         unique_key)
+    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s,
+           unique_key
     FROM moved
     RETURNING id
 )
@@ -194,6 +214,7 @@ SELECT available_at FROM jobs
 WHERE reserved_by IS NULL AND scheduled_job IS NULL
   AND name = ANY(%(names)s::text[])
   AND (queue IS NULL OR queue = %(queue)s)
+  AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = %(queue)s AND paused_at IS NOT NULL)
 ORDER BY available_at
 LIMIT 1
 
@@ -242,13 +263,46 @@ DELETE FROM jobs_failed WHERE id IN (
 )
 
 -- name: list_waiting
-SELECT * FROM jobs ORDER BY priority DESC, available_at, id LIMIT %(limit)s
+SELECT * FROM jobs
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY priority DESC, available_at, id LIMIT %(limit)s
 
 -- name: list_succeeded
-SELECT * FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC LIMIT %(limit)s
+SELECT * FROM jobs_succeeded
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY succeeded_at DESC, id DESC LIMIT %(limit)s
 
 -- name: list_failed
-SELECT * FROM jobs_failed ORDER BY failed_at DESC, id DESC LIMIT %(limit)s
+SELECT * FROM jobs_failed
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY failed_at DESC, id DESC LIMIT %(limit)s
+
+-- name: count_listed_waiting
+SELECT count(*) FROM jobs
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: count_listed_succeeded
+SELECT count(*) FROM jobs_succeeded
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: count_listed_failed
+SELECT count(*) FROM jobs_failed
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: retry_failed_batch
+-- Up to %(limit)s failed jobs (oldest failure first) back to `jobs` as plain jobs.
+WITH taken AS (
+    DELETE FROM jobs_failed WHERE id IN (
+        SELECT id FROM jobs_failed
+        WHERE (%(name)s::text IS NULL OR name = %(name)s)
+          AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+        ORDER BY failed_at, id LIMIT %(limit)s
+    )
+    RETURNING id, name, payload, created_at, queue, priority, exception
+)
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
+SELECT id, name, payload, 0, created_at, %(now)s, queue, priority, exception FROM taken
+RETURNING *
 
 -- name: get_waiting
 SELECT * FROM jobs WHERE id = %(id)s
@@ -289,6 +343,36 @@ SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
 
 -- name: count_failed_by_name
 SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: pause_queue
+INSERT INTO jobs_queues (name, paused_at, updated_at) VALUES (%(name)s, %(now)s, %(now)s)
+ON CONFLICT (name) DO UPDATE
+SET paused_at = coalesce(jobs_queues.paused_at, excluded.paused_at), updated_at = excluded.updated_at
+
+-- name: resume_queue
+-- The NOTIFY ("look at everything") lets idle processes claim at once.
+WITH resumed AS (
+    UPDATE jobs_queues SET paused_at = NULL, updated_at = %(now)s
+    WHERE name = %(name)s AND paused_at IS NOT NULL
+    RETURNING name
+)
+SELECT pg_notify(%(channel)s, '') FROM resumed
+
+-- name: register_queues
+INSERT INTO jobs_queues (name, updated_at)
+SELECT name, %(now)s FROM unnest(%(names)s::text[]) AS n(name)
+ON CONFLICT (name) DO NOTHING
+
+-- name: list_queues
+SELECT q.name, q.paused_at, q.updated_at,
+       (SELECT count(*) FROM jobs_queue_claims c
+        JOIN jobs j ON j.id = c.job_id AND j.reserved_by = c.reserved_by
+                   AND j.reserved_at = c.reserved_at
+        WHERE c.queue = q.name) AS limited_running
+FROM jobs_queues q ORDER BY q.name
+
+-- name: running_by_owner
+SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by
 
 -- name: table_columns
 SELECT c.relname AS table_name, a.attname AS column_name
