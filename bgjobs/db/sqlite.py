@@ -214,6 +214,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             if due == 0:
                 return []
             rows = _rows(conn, _Q["claim_jobs"], {**params, "limit": due})
+            conn.execute(_Q["register_queues"], {"names": json.dumps([queue]), "now": stamp})
             ids = json.dumps([row["id"] for row in rows])
             conn.execute(
                 _Q["log_limited_claims"], {"queue": queue, "now": stamp, "owner": owner, "ids": ids}
