@@ -49,7 +49,6 @@ def queue_record(row: QueueRow) -> dict[str, Any]:
         "paused": row.paused,
         "paused_at": None if row.paused_at is None else row.paused_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
-        "limited_running": row.limited_running,
     }
 
 
@@ -68,11 +67,11 @@ def run_list(args: argparse.Namespace) -> int:
                 "name": row.name,
                 "state": "paused" if row.paused else "running",
                 "paused_at": row.paused_at,
-                "limited_running": row.limited_running,
+                "updated_at": row.updated_at,
             }
             for row in rows
         ],
-        ["name", "state", "paused_at", "limited_running"],
+        ["name", "state", "paused_at", "updated_at"],
     )
     return 0
 

@@ -108,8 +108,9 @@ class WorkerRow:
 class QueueLimits:
     """What a queue's claims obey across every process and host (None: no such limit).
 
-    `concurrency`: at most this many jobs claimed by the queue are reserved at
-    once. `rate` per `per`: at most `rate` jobs are claimed in any window of
+    `concurrency`: at most this many jobs the queue could claim (its job names,
+    routed to it or to no queue) are reserved at once, by any process.
+    `rate` per `per`: at most `rate` jobs are claimed in any window of
     length `per` (a sliding window over claim times).
     """
 
@@ -129,7 +130,6 @@ class QueueRow:
     name: str
     paused_at: datetime | None
     updated_at: datetime
-    limited_running: int  # jobs reserved through the queue's limited claim
 
     @property
     def paused(self) -> bool:

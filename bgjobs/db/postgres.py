@@ -23,6 +23,7 @@ this module holds the PostgreSQL side of each Adapter method.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -105,6 +106,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     def __repr__(self) -> str:
         return f"PostgresAdapter({self._where})"
+
+    @functools.cached_property
+    def _busy_limited(self) -> dict[str, bool]:
+        """Limited queues whose last claim here found work (they skip the look for due jobs)."""
+        return {}
 
     # -- schema -------------------------------------------------------------------
 
@@ -215,8 +221,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "concurrency": limits.concurrency,
             "rate": limits.rate,
             "per": limits.per if limits.rate is not None else None,
+            # A queue whose last claim found work skips the look for due jobs.
+            "look_first": not self._busy_limited.get(queue, False),
         }
         rows = self._run(Claim(_Q["claim_limited_jobs"], params), transaction=True)
+        self._busy_limited[queue] = bool(rows)
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:

@@ -341,7 +341,6 @@ def queue_from_row(row: Mapping[str, Any], read_time: TimeReader) -> QueueRow:
         name=row["name"],
         paused_at=None if paused_at is None else read_time(paused_at),
         updated_at=read_time(row["updated_at"]),
-        limited_running=int(row["limited_running"]),
     )
 
 

@@ -19,6 +19,7 @@ holds the SQLite side of each Adapter method.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
@@ -192,20 +193,23 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             "owner": owner,
             "now": stamp,
         }
-        if self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
-            return []  # nothing due, or paused: no write lock needed
-        window: dict[str, Any] = {"queue": queue, "window_start": None, "margin_start": None}
-        if limits.rate is not None and limits.per is not None:
+        # As in reserve_jobs: an idle queue is answered from a reader, without
+        # the write lock; a busy one claims at once.
+        busy = self._busy_queues.get(queue, False)
+        if not busy and self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
+            return []  # nothing due, or paused
+        window: dict[str, Any] = {"queue": queue, "names": params["names"]}
+        if limits.per is not None:
             window["window_start"] = to_sqlite_time(now - limits.per)
             window["margin_start"] = to_sqlite_time(now - 2 * limits.per)
 
         def claim(conn: sqlite3.Connection) -> list[Job]:
-            conn.execute(_Q["forget_limited_claims"], window)
             allowed = limit
             if limits.concurrency is not None:
                 running = _scalar(conn, _Q["count_limited_running"], window)
                 allowed = min(allowed, limits.concurrency - running)
             if limits.rate is not None:
+                conn.execute(_Q["forget_old_starts"], window)
                 started = _scalar(conn, _Q["count_limited_started"], window)
                 allowed = min(allowed, limits.rate - started)
             if allowed <= 0:
@@ -214,14 +218,23 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             if due == 0:
                 return []
             rows = _rows(conn, _Q["claim_jobs"], {**params, "limit": due})
-            conn.execute(_Q["register_queues"], {"names": json.dumps([queue]), "now": stamp})
-            ids = json.dumps([row["id"] for row in rows])
-            conn.execute(
-                _Q["log_limited_claims"], {"queue": queue, "now": stamp, "owner": owner, "ids": ids}
-            )
+            if queue not in self._registered_queues:
+                conn.execute(_Q["register_queues"], {"names": json.dumps([queue]), "now": stamp})
+            if limits.rate is not None:
+                ids = json.dumps([row["id"] for row in rows])
+                conn.execute(_Q["log_limited_starts"], {"queue": queue, "now": stamp, "ids": ids})
             return [job_from_row(row, from_sqlite_time, claimed=True) for row in rows]
 
-        return in_claim_order(self._write(claim))
+        jobs = in_claim_order(self._write(claim))
+        self._busy_queues[queue] = bool(jobs)
+        if jobs:
+            self._registered_queues.add(queue)
+        return jobs
+
+    @functools.cached_property
+    def _registered_queues(self) -> set[str]:
+        """Queues whose jobs_queues row this adapter has made (the limited claim makes it)."""
+        return set()
 
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""

@@ -103,7 +103,7 @@ def test_queues_pause_list_resume(database_url: str, db: BaseAdapter) -> None:
         ("emails", True),
     ]
     text = ok("queues", "list", "--db", database_url)
-    assert text.splitlines()[0].split() == ["name", "state", "paused_at", "limited_running"]
+    assert text.splitlines()[0].split() == ["name", "state", "paused_at", "updated_at"]
     assert "paused" in text.splitlines()[2]
     assert "is resumed" in ok("queues", "resume", "emails", "--db", database_url)
     assert db.paused_queues() == []

@@ -93,7 +93,7 @@ RETURNING j.*
 -- The claim of a queue with a global concurrency or rate limit: see the
 -- function in migration 0002 for why it is a function.
 SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
-                                 %(concurrency)s, %(rate)s, %(per)s::interval)
+                                 %(concurrency)s, %(rate)s, %(per)s::interval, %(look_first)s)
 
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
@@ -364,12 +364,7 @@ SELECT name, %(now)s FROM unnest(%(names)s::text[]) AS n(name)
 ON CONFLICT (name) DO NOTHING
 
 -- name: list_queues
-SELECT q.name, q.paused_at, q.updated_at,
-       (SELECT count(*) FROM jobs_queue_claims c
-        JOIN jobs j ON j.id = c.job_id AND j.reserved_by = c.reserved_by
-                   AND j.reserved_at = c.reserved_at
-        WHERE c.queue = q.name) AS limited_running
-FROM jobs_queues q ORDER BY q.name
+SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
 
 -- name: running_by_owner
 SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by

@@ -41,29 +41,25 @@ WHERE id IN (
 )
 RETURNING *
 
--- name: forget_limited_claims
--- Claims of a limited queue that hold no slot and lie out of the window (with
--- one window of margin for claims whose clocks read a little earlier).
-DELETE FROM jobs_queue_claims
-WHERE queue = :queue
-  AND (:window_start IS NULL OR reserved_at < :margin_start)
-  AND NOT EXISTS (SELECT 1 FROM jobs j
-                  WHERE j.id = jobs_queue_claims.job_id
-                    AND j.reserved_by = jobs_queue_claims.reserved_by
-                    AND j.reserved_at = jobs_queue_claims.reserved_at)
+-- name: forget_old_starts
+-- Starts out of the rate window, with one window of margin for claims whose
+-- clocks read a little earlier.
+DELETE FROM jobs_queue_starts WHERE queue = :queue AND reserved_at <= :margin_start
 
 -- name: count_limited_running
--- Jobs of this queue still reserved by the limited claim that took them.
-SELECT count(*) FROM jobs_queue_claims c
-JOIN jobs j ON j.id = c.job_id AND j.reserved_by = c.reserved_by AND j.reserved_at = c.reserved_at
-WHERE c.queue = :queue
+-- Reserved jobs this queue could have claimed: its job names, routed to it or to no queue.
+SELECT count(*) FROM jobs INDEXED BY jobs_reserved_by
+WHERE reserved_by IS NOT NULL
+  AND name IN (SELECT value FROM json_each(:names))
+  AND (queue IS NULL OR queue = :queue)
 
 -- name: count_limited_started
-SELECT count(*) FROM jobs_queue_claims WHERE queue = :queue AND reserved_at > :window_start
+SELECT count(*) FROM jobs_queue_starts WHERE queue = :queue AND reserved_at > :window_start
 
--- name: log_limited_claims
-INSERT INTO jobs_queue_claims (queue, reserved_at, job_id, reserved_by)
-SELECT :queue, :now, value, :owner FROM json_each(:ids)
+-- name: log_limited_starts
+INSERT INTO jobs_queue_starts (queue, reserved_at, job_id)
+SELECT :queue, :now, value FROM json_each(:ids) WHERE true
+ON CONFLICT DO NOTHING
 
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1
@@ -267,12 +263,7 @@ SELECT value, :now FROM json_each(:names) WHERE true
 ON CONFLICT (name) DO NOTHING
 
 -- name: list_queues
-SELECT q.name, q.paused_at, q.updated_at,
-       (SELECT count(*) FROM jobs_queue_claims c
-        JOIN jobs j ON j.id = c.job_id AND j.reserved_by = c.reserved_by
-                   AND j.reserved_at = c.reserved_at
-        WHERE c.queue = q.name) AS limited_running
-FROM jobs_queues q ORDER BY q.name
+SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
 
 -- name: running_by_owner
 SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by

@@ -9,11 +9,10 @@ CREATE TABLE jobs_queues (
     updated_at TEXT NOT NULL
 );
 
-CREATE TABLE jobs_queue_claims (
+CREATE TABLE jobs_queue_starts (
     queue       TEXT NOT NULL,
     reserved_at TEXT NOT NULL,
     job_id      TEXT NOT NULL,
-    reserved_by TEXT NOT NULL,
     PRIMARY KEY (queue, reserved_at, job_id)
 );
 
