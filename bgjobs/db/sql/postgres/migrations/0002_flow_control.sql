@@ -37,11 +37,19 @@ CREATE INDEX jobs_succeeded_unique_key ON jobs_succeeded (unique_key, succeeded_
 -- "reserved" (success, failure, retry, release, rescue) frees the slot at once.
 -- p_look_first: answer "nothing due" without taking the lock (an idle queue's
 -- polls then write nothing); a busy queue skips that look.
+-- enable_seqscan and enable_sort are off inside the function only: on a table
+-- just bulk-filled and never analyzed, the planner would count the few
+-- reserved jobs by reading the whole table, and claim by sorting every due job
+-- instead of walking jobs_claim_order; every statement here has an index made
+-- for it, so these settings only take the wrong plans away.
 CREATE FUNCTION jobs_claim_limited(
     p_names text[], p_queue text, p_limit integer, p_owner text, p_now timestamptz,
     p_concurrency integer, p_rate integer, p_per interval, p_look_first boolean
 ) RETURNS SETOF jobs
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+SET enable_seqscan = off
+SET enable_sort = off
+AS $$
 BEGIN
     IF p_look_first AND NOT EXISTS (
         SELECT 1 FROM jobs
