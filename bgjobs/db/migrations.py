@@ -43,7 +43,7 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs_workers": frozenset({"id", "hostname", "pid", "started_at", "heartbeat_at"}),
     "jobs_schema": frozenset({"version"}),
     "jobs_queues": frozenset({"name", "paused_at", "updated_at"}),
-    "jobs_queue_starts": frozenset({"queue", "reserved_at", "job_id"}),
+    "jobs_queue_starts": frozenset({"queue", "reserved_at", "total"}),
 }  # fmt: skip
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -23,7 +23,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from bgjobs.db.adapter import (
@@ -198,31 +198,29 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         busy = self._busy_queues.get(queue, False)
         if not busy and self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
             return []  # nothing due, or paused
-        window: dict[str, Any] = {"queue": queue, "names": params["names"]}
-        if limits.per is not None:
-            window["window_start"] = to_sqlite_time(now - limits.per)
-            window["margin_start"] = to_sqlite_time(now - 2 * limits.per)
 
         def claim(conn: sqlite3.Connection) -> list[Job]:
             allowed = limit
+            moment, total = now, 0
             if limits.concurrency is not None:
-                running = _scalar(conn, _Q["count_limited_running"], window)
+                running = _scalar(conn, _Q["count_limited_running"], params)
                 allowed = min(allowed, limits.concurrency - running)
-            if limits.rate is not None:
-                conn.execute(_Q["forget_old_starts"], window)
-                started = _scalar(conn, _Q["count_limited_started"], window)
+            if limits.rate is not None and limits.per is not None:
+                moment, total, started = _rate_window(conn, queue, now, limits.per)
                 allowed = min(allowed, limits.rate - started)
             if allowed <= 0:
                 return []
-            due = _scalar(conn, _Q["count_claimable"], {**params, "limit": allowed})
+            at = {**params, "now": to_sqlite_time(moment)}
+            due = _scalar(conn, _Q["count_claimable"], {**at, "limit": allowed})
             if due == 0:
                 return []
-            rows = _rows(conn, _Q["claim_jobs"], {**params, "limit": due})
+            rows = _rows(conn, _Q["claim_jobs"], {**at, "limit": due})
             if queue not in self._registered_queues:
                 conn.execute(_Q["register_queues"], {"names": json.dumps([queue]), "now": stamp})
             if limits.rate is not None:
                 ids = json.dumps([row["id"] for row in rows])
-                conn.execute(_Q["log_limited_starts"], {"queue": queue, "now": stamp, "ids": ids})
+                log = {"queue": queue, "now": at["now"], "total": total, "ids": ids}
+                conn.execute(_Q["log_limited_starts"], log)
             return [job_from_row(row, from_sqlite_time, claimed=True) for row in rows]
 
         jobs = in_claim_order(self._write(claim))
@@ -492,6 +490,31 @@ def _scalar(conn: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> An
     # transaction open and keep SQLite from checkpointing the WAL.
     rows = conn.execute(sql, params).fetchall()
     return rows[0][0] if rows else None
+
+
+def _rate_window(
+    conn: sqlite3.Connection, queue: str, now: datetime, per: timedelta
+) -> tuple[datetime, int, int]:
+    """(claim time, starts recorded so far, starts inside the window ending then).
+
+    Starts are recorded in time order: a claim whose clock reads earlier than
+    the last start recorded claims at that start's time. So the starts before
+    the window are a prefix of the numbering, found with one index probe. Also
+    forgets starts older than two windows.
+    """
+    last = _rows(conn, _Q["last_start"], {"queue": queue})
+    moment, total = now, 0
+    if last:
+        total = int(last[0]["total"])
+        moment = max(now, from_sqlite_time(last[0]["reserved_at"]))
+    window = {"queue": queue, "window_start": to_sqlite_time(moment - per)}
+    before = _scalar(conn, _Q["last_start_before_window"], window)
+    if before is None:  # every start kept is inside the window
+        first = _scalar(conn, _Q["first_start"], {"queue": queue})
+        before = total if first is None else int(first) - 1
+    forget = {"queue": queue, "margin_start": to_sqlite_time(moment - 2 * per)}
+    conn.execute(_Q["forget_old_starts"], forget)
+    return moment, total, total - int(before)
 
 
 def _retried_params(row: Row, now: str) -> dict[str, Any]:

@@ -407,3 +407,18 @@ def test_running_jobs_are_counted_by_owner(adapter: BaseAdapter) -> None:
     adapter.reserve_jobs(["work"], queue="q", limit=2, owner="w1", now=T0)
     adapter.reserve_jobs(["work"], queue="q", limit=2, owner="w2", now=T0)
     assert adapter.running_by_owner() == {"w1": 2, "w2": 1}
+
+
+def test_a_claim_whose_clock_reads_earlier_starts_at_the_last_recorded_start(
+    adapter: BaseAdapter,
+) -> None:
+    two_a_second = QueueLimits(rate=2, per=timedelta(seconds=1))
+    enqueue_plain(adapter, 6)
+    second = T0 + timedelta(seconds=1)
+    [first] = _claim(adapter, two_a_second, now=second, limit=1)
+    # Another process's clock is half a second behind: its start is recorded
+    # (and its job reserved) at the last start, so the window stays exact.
+    [late] = _claim(adapter, two_a_second, now=T0 + timedelta(seconds=0.5))
+    assert (first.reserved_at, late.reserved_at) == (second, second)
+    assert _claim(adapter, two_a_second, now=T0 + timedelta(seconds=1.9)) == []
+    assert len(_claim(adapter, two_a_second, now=T0 + timedelta(seconds=2))) == 2

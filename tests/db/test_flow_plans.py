@@ -56,7 +56,9 @@ def _sqlite_plans(url: str) -> dict[str, str]:
         plans = {}
         for name in (
             "count_limited_running",
-            "count_limited_started",
+            "last_start",
+            "last_start_before_window",
+            "first_start",
             "forget_old_starts",
             "count_claimable",
             "claim_jobs",

@@ -42,8 +42,8 @@ WHERE id IN (
 RETURNING *
 
 -- name: forget_old_starts
--- Starts out of the rate window, with one window of margin for claims whose
--- clocks read a little earlier.
+-- Starts more than two windows old (one window of margin for claims whose
+-- clocks read a little earlier).
 DELETE FROM jobs_queue_starts WHERE queue = :queue AND reserved_at <= :margin_start
 
 -- name: count_limited_running
@@ -53,13 +53,23 @@ WHERE reserved_by IS NOT NULL
   AND name IN (SELECT value FROM json_each(:names))
   AND (queue IS NULL OR queue = :queue)
 
--- name: count_limited_started
-SELECT count(*) FROM jobs_queue_starts WHERE queue = :queue AND reserved_at > :window_start
+-- name: last_start
+-- The newest start recorded for a rate-limited queue (rows are in time order,
+-- numbered by `total`; see migration 0002 of PostgreSQL).
+SELECT reserved_at, total FROM jobs_queue_starts
+WHERE queue = :queue ORDER BY reserved_at DESC, total DESC LIMIT 1
+
+-- name: last_start_before_window
+SELECT total FROM jobs_queue_starts
+WHERE queue = :queue AND reserved_at <= :window_start
+ORDER BY reserved_at DESC, total DESC LIMIT 1
+
+-- name: first_start
+SELECT total FROM jobs_queue_starts WHERE queue = :queue ORDER BY reserved_at, total LIMIT 1
 
 -- name: log_limited_starts
-INSERT INTO jobs_queue_starts (queue, reserved_at, job_id)
-SELECT :queue, :now, value FROM json_each(:ids) WHERE true
-ON CONFLICT DO NOTHING
+INSERT INTO jobs_queue_starts (queue, reserved_at, total)
+SELECT :queue, :now, :total + key + 1 FROM json_each(:ids)
 
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1

@@ -10,14 +10,18 @@ CREATE TABLE jobs_queues (
     updated_at timestamptz NOT NULL
 );
 
--- The start log of rate-limited queues: one row per job claimed, kept while
--- it is inside the window (and one window more, for claims whose clocks read
--- a little earlier). Claims of other queues write nothing here.
+-- The start log of rate-limited queues: one row per job claimed, kept for two
+-- windows. Claims of other queues write nothing here. Within a queue, rows
+-- are written in time order (a claim whose clock reads earlier than the last
+-- start recorded counts as starting at that last start), and `total` numbers
+-- them 1, 2, 3, ...: the starts inside a window are the newest row's total
+-- minus the total of the newest row before the window, two index probes
+-- however many starts a window holds.
 CREATE TABLE jobs_queue_starts (
     queue       text COLLATE "C" NOT NULL,
     reserved_at timestamptz NOT NULL,
-    job_id      text COLLATE "C" NOT NULL,
-    PRIMARY KEY (queue, reserved_at, job_id)
+    total       bigint NOT NULL,
+    PRIMARY KEY (queue, reserved_at, total)
 );
 ALTER TABLE jobs_queue_starts SET (autovacuum_vacuum_scale_factor = 0.02);
 
@@ -50,6 +54,12 @@ LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
 SET enable_sort = off
 AS $$
+DECLARE
+    v_now timestamptz := p_now;
+    v_total bigint := 0;
+    v_last timestamptz;
+    v_before bigint;
+    v_started bigint := 0;
 BEGIN
     IF p_look_first AND NOT EXISTS (
         SELECT 1 FROM jobs
@@ -69,34 +79,43 @@ BEGIN
         END IF;
     END IF;
     IF p_rate IS NOT NULL THEN
-        DELETE FROM jobs_queue_starts
-        WHERE queue = p_queue AND reserved_at <= p_now - 2 * p_per;
+        SELECT reserved_at, total INTO v_last, v_total FROM jobs_queue_starts
+        WHERE queue = p_queue ORDER BY reserved_at DESC, total DESC LIMIT 1;
+        v_now := greatest(p_now, v_last);
+        v_total := coalesce(v_total, 0);
+        SELECT total INTO v_before FROM jobs_queue_starts
+        WHERE queue = p_queue AND reserved_at <= v_now - p_per
+        ORDER BY reserved_at DESC, total DESC LIMIT 1;
+        IF v_before IS NULL THEN
+            -- Every start kept is inside the window (older ones were before it).
+            SELECT total - 1 INTO v_before FROM jobs_queue_starts
+            WHERE queue = p_queue ORDER BY reserved_at, total LIMIT 1;
+        END IF;
+        v_started := v_total - coalesce(v_before, v_total);
+        DELETE FROM jobs_queue_starts WHERE queue = p_queue AND reserved_at <= v_now - 2 * p_per;
     END IF;
     RETURN QUERY
     WITH running AS (
         SELECT count(*) AS n FROM jobs
         WHERE reserved_by IS NOT NULL AND p_concurrency IS NOT NULL
           AND name = ANY(p_names) AND (queue IS NULL OR queue = p_queue)
-    ), started AS (
-        SELECT count(*) AS n FROM jobs_queue_starts
-        WHERE queue = p_queue AND reserved_at > p_now - p_per
     ), picked AS (
         SELECT id FROM jobs
-        WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= p_now
+        WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= v_now
           AND name = ANY(p_names) AND (queue IS NULL OR queue = p_queue)
         ORDER BY priority DESC, available_at, id
         LIMIT greatest(0, least(p_limit,
                                 p_concurrency - (SELECT n FROM running),
-                                p_rate - (SELECT n FROM started)))
+                                p_rate - v_started))
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
-        UPDATE jobs j SET reserved_at = p_now, reserved_by = p_owner, attempts = j.attempts + 1
+        UPDATE jobs j SET reserved_at = v_now, reserved_by = p_owner, attempts = j.attempts + 1
         FROM picked WHERE j.id = picked.id
         RETURNING j.*
     ), logged AS (
-        INSERT INTO jobs_queue_starts (queue, reserved_at, job_id)
-        SELECT p_queue, p_now, claimed.id FROM claimed WHERE p_rate IS NOT NULL
-        ON CONFLICT DO NOTHING  -- the same job claimed again at the same instant
+        INSERT INTO jobs_queue_starts (queue, reserved_at, total)
+        SELECT p_queue, v_now, v_total + row_number() OVER () FROM claimed
+        WHERE p_rate IS NOT NULL
     )
     SELECT * FROM claimed;
 END

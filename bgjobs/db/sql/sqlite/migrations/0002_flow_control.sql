@@ -10,10 +10,10 @@ CREATE TABLE jobs_queues (
 );
 
 CREATE TABLE jobs_queue_starts (
-    queue       TEXT NOT NULL,
-    reserved_at TEXT NOT NULL,
-    job_id      TEXT NOT NULL,
-    PRIMARY KEY (queue, reserved_at, job_id)
+    queue       TEXT    NOT NULL,
+    reserved_at TEXT    NOT NULL,
+    total       INTEGER NOT NULL,
+    PRIMARY KEY (queue, reserved_at, total)
 );
 
 ALTER TABLE jobs_succeeded ADD COLUMN unique_key TEXT;
