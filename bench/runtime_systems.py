@@ -82,10 +82,11 @@ def run_payload(payload: Payload, on_start: OnStart) -> None:
 
 
 class BgJobsSystem:
-    def __init__(self, target: Target, *, rescue: bool = False) -> None:
+    def __init__(self, target: Target, *, rescue: bool = False, use_async: bool = False) -> None:
         from bgjobs.db import PostgresAdapter, SqliteAdapter
 
         self._rescue = rescue
+        self._async = use_async
         self._adapter = (
             SqliteAdapter(target.sqlite_path)
             if target.sqlite_path is not None
@@ -109,11 +110,15 @@ class BgJobsSystem:
         def noop(job: Job) -> None:
             run_payload(job.payload or {}, on_start)
 
+        async def async_noop(job: Job) -> None:
+            # The same work, as an async handler on the runtime's event loop.
+            run_payload(job.payload or {}, on_start)
+
         def count_done(event: Event) -> None:
             if isinstance(event, JobSucceeded):
                 on_done()
 
-        queue = Queue("default").with_worker(Worker("noop", noop))
+        queue = Queue("default").with_worker(Worker("noop", async_noop if self._async else noop))
         builder = bgjobs.new(self._adapter).with_event_listener(count_done)
         if self._rescue:
             builder = builder.with_heartbeat(every=RESCUE_HEARTBEAT, lease=RESCUE_LEASE)
@@ -334,10 +339,12 @@ SYSTEMS = {
     "bgjobs-sqlite": "sqlite",
     "huey": "sqlite",
     "huey-fsync-off": "sqlite",
+    "bgjobs-sqlite-async": "sqlite",  # the same workload through an async handler
     "bgjobs-postgres": "postgres",
     "pgqueuer-psycopg": "postgres",
     "pgqueuer-asyncpg": "postgres",
     "procrastinate": "postgres",
+    "bgjobs-postgres-async": "postgres",
 }
 
 
@@ -364,6 +371,8 @@ def make_system(name: str, target: Target, *, rescue: bool = False) -> System:
     """The system called `name`, keeping its jobs in `target`."""
     if name in ("bgjobs-sqlite", "bgjobs-postgres"):
         return BgJobsSystem(target, rescue=rescue)
+    if name in ("bgjobs-sqlite-async", "bgjobs-postgres-async"):
+        return BgJobsSystem(target, rescue=rescue, use_async=True)
     if name == "huey":
         return HueySystem(target, fsync=None, rescue=rescue)
     if name == "huey-fsync-off":

@@ -12,6 +12,7 @@ from bgjobs.errors import (
     PayloadError,
     RuntimeStopped,
     ScheduleValidationError,
+    Snooze,
     UnknownJobError,
 )
 from bgjobs.jobs import MAX_PAYLOAD_BYTES, Job, JobRequest, Worker
@@ -35,6 +36,7 @@ __all__ = [
     "RuntimeStopped",
     "ScheduleValidationError",
     "ScheduledJob",
+    "Snooze",
     "SystemClock",
     "UnknownJobError",
     "Worker",

@@ -12,11 +12,15 @@
     ├── RuntimeStopped                        the supervisor gave up, or the runtime was stopped
     └── ForkedRuntimeError                    a runtime built before os.fork() used in the child
 
-`WorkerLost` is not raised to users: it names the failure recorded in
-jobs_failed when a job crashed its worker process on every attempt.
+`WorkerLost`, `JobTimeout` and `Cancelled` are not raised to users: they
+name failures recorded in jobs_failed (a job that crashed its worker process
+on every attempt, a run that outlived its timeout, a cancelled job).
+`Snooze` is raised by handlers, not by bgjobs: it puts the job back for later.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class BgJobsError(Exception):
@@ -121,3 +125,25 @@ class ForkedRuntimeError(BgJobsError):
 
 class WorkerLost(BgJobsError):
     """The job's worker process died while running it, on every allowed attempt."""
+
+
+class JobTimeout(BgJobsError):
+    """A run of the job outlived its timeout (retried like any failure)."""
+
+
+class Cancelled(BgJobsError):
+    """The job was cancelled: before it started, or while it ran (never retried)."""
+
+
+class Snooze(Exception):
+    """Raise from a handler to put the job back, due after `delay`, without using up a retry.
+
+    `Snooze(timedelta(0))` hands the job back at once: the way for a handler to
+    give its job back when it sees `job.stop_requested` at shutdown.
+    """
+
+    def __init__(self, delay: timedelta) -> None:
+        if not isinstance(delay, timedelta) or delay < timedelta(0):
+            raise ValueError(f"Snooze needs a non-negative timedelta (got {delay!r})")
+        super().__init__(f"snoozed for {delay}")
+        self.delay = delay

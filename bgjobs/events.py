@@ -69,6 +69,36 @@ class JobFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class JobSnoozed(Event):
+    """The handler raised Snooze: the job is back, due at `available_at`, its attempt given back."""
+
+    job_id: str
+    name: str
+    attempts: int
+    available_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancelled(Event):
+    """The job was cancelled and moved to jobs_failed; `while_running` says if it had started."""
+
+    job_id: str
+    name: str
+    attempts: int
+    while_running: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimedOut(Event):
+    """A run outlived its timeout: the handler was asked to stop (an async one is cancelled)."""
+
+    job_id: str
+    name: str
+    attempts: int
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class JobReleased(Event):
     job_id: str
     name: str
@@ -153,7 +183,7 @@ def logger_event_listener(event: Event) -> None:
         level = logging.INFO if event.reason == "stopped" else logging.ERROR
     elif isinstance(event, (JobFailed, QueueErrored, DbErrored, SetupErrored)):
         level = logging.WARNING if isinstance(event, DbErrored) else logging.ERROR
-    elif isinstance(event, (JobRetried, JobRescued)):
+    elif isinstance(event, (JobRetried, JobRescued, JobTimedOut, JobCancelled)):
         level = logging.WARNING
     elif isinstance(event, (JobReserved, JobStarted, PollingStarted, PollingStopped)):
         level = logging.DEBUG

@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from bgjobs.errors import PayloadError
+from bgjobs.errors import ConfigurationError, PayloadError
 
 #: The largest payload accepted, measured as its UTF-8 JSON encoding.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
@@ -34,6 +34,7 @@ class JobRequest:
     priority: int = 0
     unique_key: str | None = None
     unique_for: timedelta | None = None  # a success with the key blocks for this long
+    timeout: timedelta | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -77,6 +78,12 @@ class JobRequest:
             raise ValueError(f"for_ must be a positive timedelta or None (got {for_!r})")
         return replace(self, unique_key=key, unique_for=for_)
 
+    def with_timeout(self, timeout: timedelta) -> JobRequest:
+        """Fail a run of this job with JobTimeout after `timeout` (overrides the queue's)."""
+        if not isinstance(timeout, timedelta) or timeout <= timedelta(0):
+            raise ValueError(f"timeout must be a positive timedelta (got {timeout!r})")
+        return replace(self, timeout=timeout)
+
     def due_at(self, now: datetime) -> datetime:
         """When this request becomes available, given the enqueue time `now`."""
         if self.at is not None:
@@ -86,9 +93,41 @@ class JobRequest:
         return now
 
 
+#: Why a running handler is asked to stop: the runtime is stopping, the job's
+#: timeout passed, or someone cancelled it.
+StopReason = Literal["shutdown", "timeout", "cancelled"]
+
+#: Where a job is: in `jobs` unreserved or reserved, or in one of the finished tables.
+State = Literal["waiting", "running", "succeeded", "failed"]
+
+
+class StopRequest(threading.Event):
+    """`job.stop_requested`: set when the runtime asks the handler to finish early.
+
+    `reason` says why ("shutdown", "timeout" or "cancelled"). A more specific
+    reason replaces "shutdown", and "cancelled" is never replaced: a job
+    cancelled and then caught by a shutdown or its timeout still reads
+    "cancelled".
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason: StopReason | None = None
+
+    def set(self, reason: StopReason = "shutdown") -> None:
+        if self.reason in (None, "shutdown") or reason == "cancelled":
+            self.reason = reason
+        super().set()
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
-    """A job as stored, handed to a handler. `stop_requested` is set when the runtime stops."""
+    """A job as stored, handed to a handler.
+
+    `stop_requested` is set when the runtime asks the handler to finish early;
+    `stop_reason` then says why. `timeout` is the job's own timeout (None: the
+    queue's), `cancel_requested` whether a cancel reached it while it ran.
+    """
 
     id: str
     name: str
@@ -103,9 +142,24 @@ class Job:
     unique_key: str | None = None
     scheduled_job: str | None = None
     last_error: str | None = None
-    stop_requested: threading.Event = field(
-        default_factory=threading.Event, compare=False, repr=False
-    )
+    timeout: timedelta | None = None
+    cancel_requested: bool = False
+    stop_requested: StopRequest = field(default_factory=StopRequest, compare=False, repr=False)
+
+    @property
+    def stop_reason(self) -> StopReason | None:
+        """Why stop_requested was set: "shutdown", "timeout", "cancelled", or None."""
+        return self.stop_requested.reason
+
+    @property
+    def state(self) -> State:
+        """ "running" while a process holds it, else "waiting"."""
+        return "waiting" if self.reserved_by is None else "running"
+
+    @property
+    def result(self) -> None:
+        """Only finished jobs have a result (see FinishedJob)."""
+        return None
 
 
 Handler = Callable[[Job], object]
@@ -120,22 +174,30 @@ class Worker:
 
     def __post_init__(self) -> None:
         if not isinstance(self.job_name, str) or not self.job_name:
-            raise ValueError(f"job_name must be a non-empty string (got {self.job_name!r})")
+            raise ConfigurationError(
+                f"Worker job_name: expected a non-empty string, got {self.job_name!r}"
+            )
         if not callable(self.handler):
-            raise ValueError(f"handler for {self.job_name!r} must be callable")
+            raise ConfigurationError(
+                f"handler of job {self.job_name!r}: expected a callable taking the job, "
+                f"got {self.handler!r}"
+            )
 
 
-def encode_payload(payload: Any) -> str:
-    """The payload as compact JSON text, or PayloadError if it is not JSON or too large."""
-    _check_json_value(payload, "payload")
+def encode_payload(payload: Any, what: str = "payload") -> str:
+    """The value as compact JSON text, or PayloadError if it is not JSON or too large.
+
+    Payloads and handler results follow the same rules; `what` names which one.
+    """
+    _check_json_value(payload, what)
     try:
         text = _ENCODER.encode(payload)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise PayloadError(f"payload is not a JSON value: {exc}") from exc
+        raise PayloadError(f"{what} is not a JSON value: {exc}") from exc
     size = len(text.encode("utf-8"))
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadError(
-            f"payload is {size} bytes encoded; at most {MAX_PAYLOAD_BYTES} bytes are allowed"
+            f"{what} is {size} bytes encoded; at most {MAX_PAYLOAD_BYTES} bytes are allowed"
         )
     return text
 
@@ -149,7 +211,7 @@ def _check_json_value(value: Any, where: str, depth: int = 0) -> None:
     # json.dumps would quietly turn {1: 2} into {"1": 2} and a set into an
     # error without a path; check the shape first so the message says where.
     if depth > 200:
-        raise PayloadError(f"payload nests deeper than 200 levels at {where}")
+        raise PayloadError(f"value nests deeper than 200 levels at {where}")
     if value is None or isinstance(value, (str, bool, int)):
         return
     if isinstance(value, float):

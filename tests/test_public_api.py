@@ -37,6 +37,8 @@ SPEC_NAMES = {
         "LeaseLost",
         "RuntimeStopped",
         "ScheduleValidationError",
+        # execution (second round)
+        "Snooze",
     ],
     "bgjobs.db": ["SqliteAdapter", "PostgresAdapter", "adapter_from_url"],
     "bgjobs.schedule": [
@@ -74,6 +76,10 @@ SPEC_NAMES = {
         "SetupErrored",
         "Migrated",
         "RuntimeStopped",
+        # execution (second round)
+        "JobSnoozed",
+        "JobCancelled",
+        "JobTimedOut",
     ],
     "bgjobs.errors": [
         "BgJobsError",
@@ -83,6 +89,10 @@ SPEC_NAMES = {
         "RuntimeStopped",
         "ScheduleValidationError",
         "ConfigurationError",
+        # execution (second round)
+        "JobTimeout",
+        "Cancelled",
+        "Snooze",
     ],
 }
 

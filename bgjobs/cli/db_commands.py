@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -88,6 +89,26 @@ def register(subparsers: Any) -> None:
     db_options(delete)
     json_option(delete, "print what was deleted as JSON")
     delete.set_defaults(run=run_delete)
+    show = actions.add_parser(
+        "show",
+        help="every field of one job, wherever it is",
+        description="Every field of one job, in whichever table holds it.",
+    )
+    show.add_argument("id", metavar="ID", help="the id of the job")
+    db_options(show)
+    json_option(show, "print the job as JSON")
+    show.set_defaults(run=run_show)
+    cancel = actions.add_parser(
+        "cancel",
+        help="cancel jobs: waiting ones fail at once, running ones are asked to stop",
+        description="Cancel jobs. A waiting job moves to jobs_failed (Cancelled) at once; "
+        "a running one is stopped by the process running it within a second and fails "
+        "as Cancelled; a finished or unknown id is reported as not_found.",
+    )
+    cancel.add_argument("ids", metavar="ID", nargs="+", help="the ids of the jobs to cancel")
+    db_options(cancel)
+    json_option(cancel, "print what happened to each job as JSON")
+    cancel.set_defaults(run=run_cancel)
     prune = actions.add_parser(
         "prune",
         help="delete finished jobs older than a duration",
@@ -285,6 +306,49 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_show(args: argparse.Namespace) -> int:
+    with admin_adapter(args) as adapter:
+        job = adapter.get_job(args.id)
+    if job is None:
+        raise CliError(f"no job with id {args.id}", status=1)
+    record = {"state": job.state, **job_record(job)}
+    if isinstance(job, Job):
+        record.pop("result", None)
+    if args.json:
+        print_json(record)
+        return 0
+    width = max(len(name) for name in record)
+    for name, value in record.items():
+        if name == "traceback" and value:
+            print(f"{name}:")
+            print("  " + str(value).rstrip().replace("\n", "\n  "))
+            continue
+        shown = json.dumps(value, ensure_ascii=False) if name in ("payload", "result") else value
+        print(f"{name.ljust(width)}  {'-' if shown is None else shown}")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    results: dict[str, str] = {}
+    with admin_adapter(args) as adapter:
+        for job_id in args.ids:
+            results[job_id] = adapter.cancel(job_id, now=SYSTEM_CLOCK.now())
+    if args.json:
+        print_json([{"id": job_id, "result": result} for job_id, result in results.items()])
+    else:
+        for job_id, result in results.items():
+            print(f"{job_id}  {_CANCEL_TEXT[result]}")
+    # Exit 1 when some id was not found: scripts can tell without parsing.
+    return 1 if "not_found" in results.values() else 0
+
+
+_CANCEL_TEXT = {
+    "cancelled": "cancelled (it was waiting; now in jobs_failed)",
+    "requested": "cancel requested (it is running; it stops within a second)",
+    "not_found": "not found (no waiting or running job with this id)",
+}
+
+
 def run_prune(args: argparse.Namespace) -> int:
     states: list[FinishedState] = ["succeeded", "failed"] if args.state == "all" else [args.state]
     removed: dict[FinishedState, int] = {}
@@ -320,12 +384,14 @@ def _prune_all(
 def run_stats(args: argparse.Namespace) -> int:
     with admin_adapter(args) as adapter:
         counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
+        abandoned = sum(worker.abandoned_threads for worker in adapter.list_workers())
     record = {
         "waiting": counts.waiting,
         "running": counts.running,
         "succeeded": counts.succeeded,
         "failed": counts.failed,
         "by_name": counts.by_name,
+        "abandoned_threads": abandoned,
     }
     if args.json:
         print_json(record)
@@ -334,6 +400,8 @@ def run_stats(args: argparse.Namespace) -> int:
         f"waiting {counts.waiting}  running {counts.running}  "
         f"succeeded {counts.succeeded}  failed {counts.failed}"
     )
+    if abandoned:
+        print(f"abandoned handler threads {abandoned} (stuck after a timeout, in live workers)")
     if counts.by_name:
         states = ["waiting", "running", "succeeded", "failed"]
         rows = [
@@ -346,10 +414,15 @@ def run_stats(args: argparse.Namespace) -> int:
 
 def job_record(row: Job | FinishedJob) -> dict[str, Any]:
     """A job as a JSON-ready dict; times as ISO 8601 text to the microsecond, as stored."""
-    return {
-        name: value.isoformat() if isinstance(value, datetime) else value
-        for name, value in _job_fields(row).items()
-    }
+    return {name: _json_value(value) for name, value in _job_fields(row).items()}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value
 
 
 def _job_fields(row: Job | FinishedJob) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import threading
@@ -88,9 +89,10 @@ class _Narrator:
             self.changed.notify_all()
 
 
-def send_welcome_email(job: Job) -> None:
-    time.sleep(0.3)  # pretend to talk to a mail server
-    print(f"           -> sent a welcome email to {job.payload['to']}", flush=True)
+async def send_welcome_email(job: Job) -> None:
+    # An async handler: it runs on the runtime's event loop, sharing the queue's slots.
+    await asyncio.sleep(0.3)  # pretend to talk to a mail server
+    print(f"           -> sent a welcome email to {job.payload['to']} (async)", flush=True)
 
 
 def build_report(job: Job) -> None:

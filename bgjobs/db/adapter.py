@@ -19,6 +19,10 @@ from bgjobs.jobs import Job, JobRequest
 #: The tables a job can be in.
 JobState = Literal["jobs", "succeeded", "failed"]
 
+#: What cancel() did: moved a waiting job to jobs_failed, asked the process running it
+#: to stop, or found no waiting or running job with that id (finished ones included).
+CancelResult = Literal["cancelled", "requested", "not_found"]
+
 
 @dataclass(frozen=True, slots=True)
 class Lease:
@@ -40,10 +44,11 @@ class ScheduledNext:
 
 @dataclass(frozen=True, slots=True)
 class Succeeded:
-    """Move the job to jobs_succeeded."""
+    """Move the job to jobs_succeeded, with the handler's result as JSON text (or None)."""
 
     lease: Lease
     next_scheduled: ScheduledNext | None = None
+    result: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +72,14 @@ class RetryLater:
 
 @dataclass(frozen=True, slots=True)
 class Released:
-    """Unreserve a job that never started and give its attempt back (attempts - 1)."""
+    """Unreserve the job and give its attempt back (attempts - 1).
+
+    For a job that never started, or one whose handler snoozed it: then
+    `available_at` is when it becomes due again (None keeps it as it was).
+    """
 
     lease: Lease
+    available_at: datetime | None = None
 
 
 Outcome = Succeeded | Failed | RetryLater | Released
@@ -91,6 +101,11 @@ class FinishedJob:
     state: JobState
     exception: str | None = None
     traceback: str | None = None
+    result: Any = None  # the handler's return value, for succeeded jobs
+
+    @property
+    def stop_reason(self) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +117,7 @@ class WorkerRow:
     pid: int
     started_at: datetime
     heartbeat_at: datetime
+    abandoned_threads: int = 0  # handler threads given up on after a timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,28 @@ class Adapter(Protocol):
         """Insert jobs in one round trip; returns them in input order."""
         ...
 
+    async def enqueue_async(
+        self,
+        request: JobRequest,
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> Job:
+        """`enqueue` for async code; never blocks the event loop."""
+        ...
+
+    async def enqueue_many_async(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]:
+        """`enqueue_many` for async code; never blocks the event loop."""
+        ...
+
     # -- consuming --------------------------------------------------------
     def reserve_jobs(
         self,
@@ -263,8 +301,11 @@ class Adapter(Protocol):
         """Insert this process's jobs_workers row (before its first claim)."""
         ...
 
-    def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
-        """Refresh the heartbeat; False if the row was gone (the caller re-registers)."""
+    def heartbeat_worker(
+        self, worker_id: str, *, now: datetime, abandoned_threads: int | None = None
+    ) -> bool:
+        """Refresh the heartbeat (and the count of abandoned handler threads, if given);
+        False if the row was gone (the caller re-registers)."""
         ...
 
     def remove_worker(self, worker_id: str) -> None:
@@ -335,6 +376,15 @@ class Adapter(Protocol):
 
     def get_job(self, job_id: str) -> Job | FinishedJob | None:
         """The job with this id, wherever it is."""
+        ...
+
+    def cancel(self, job_id: str, *, now: datetime | None = None) -> CancelResult:
+        """Cancel a job: a waiting one moves to jobs_failed (Cancelled) in one transaction;
+        a running one gets cancel_requested set, for the process running it to act on."""
+        ...
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        """Ids of jobs reserved by `owner` whose cancel was requested."""
         ...
 
     def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:

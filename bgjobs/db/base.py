@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from abc import ABC, abstractmethod
@@ -68,6 +69,41 @@ class BaseAdapter(ABC):
         if not isinstance(request, JobRequest):
             raise TypeError(f"enqueue takes a JobRequest (got {type(request).__name__})")
         return self.enqueue_many([request], connection=connection, now=now, notify=notify)[0]
+
+    async def enqueue_async(
+        self,
+        request: JobRequest,
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> Job:
+        """`enqueue` for async code: the insert runs off the event loop."""
+        if not isinstance(request, JobRequest):
+            raise TypeError(f"enqueue takes a JobRequest (got {type(request).__name__})")
+        jobs = await self.enqueue_many_async(
+            [request], connection=connection, now=now, notify=notify
+        )
+        return jobs[0]
+
+    async def enqueue_many_async(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]:
+        """`enqueue_many` for async code: the insert runs on a worker thread, never on the loop.
+
+        With the caller's own (sync) connection the insert runs on the calling
+        thread: the connection may belong to it (sqlite3 checks that).
+        """
+        if connection is not None:
+            return self.enqueue_many(requests, connection=connection, now=now, notify=notify)
+        return await asyncio.to_thread(
+            functools.partial(self.enqueue_many, requests, now=now, notify=notify)
+        )
 
     # -- single-job outcomes: raise LeaseLost instead of returning False --------
 

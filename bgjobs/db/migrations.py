@@ -25,13 +25,13 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         {
             "id", "name", "payload", "attempts", "created_at", "available_at",
             "reserved_at", "reserved_by", "queue", "priority", "scheduled_job",
-            "schedule", "unique_key", "last_error",
+            "schedule", "unique_key", "last_error", "timeout_seconds", "cancel_requested",
         }
     ),
     "jobs_succeeded": frozenset(
         {
             "id", "name", "payload", "attempts", "queue", "priority",
-            "created_at", "available_at", "succeeded_at", "unique_key",
+            "created_at", "available_at", "succeeded_at", "unique_key", "result",
         }
     ),
     "jobs_failed": frozenset(
@@ -40,7 +40,9 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
             "created_at", "available_at", "exception", "traceback", "failed_at",
         }
     ),
-    "jobs_workers": frozenset({"id", "hostname", "pid", "started_at", "heartbeat_at"}),
+    "jobs_workers": frozenset(
+        {"id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads"}
+    ),
     "jobs_schema": frozenset({"version"}),
     "jobs_queues": frozenset({"name", "paused_at", "updated_at"}),
     "jobs_queue_starts": frozenset({"queue", "reserved_at", "total"}),

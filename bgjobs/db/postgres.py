@@ -31,6 +31,7 @@ from typing import Any, Final, Literal
 import psycopg
 
 from bgjobs.db.adapter import (
+    CancelResult,
     Counts,
     FinishedJob,
     JobState,
@@ -66,10 +67,12 @@ from bgjobs.db.postgres_statements import (
     apply_outcomes,
     copy_suits,
     insert_jobs,
+    insert_jobs_async,
     settle_unique_periods,
 )
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
+    CANCELLED,
     DELETE_QUERIES,
     check_outcomes,
     counts_from_rows,
@@ -172,6 +175,34 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         held = any(job.unique_since is not None for job in new_jobs)
         return self._run(work, transaction=use_copy or held)
 
+    async def enqueue_many_async(
+        self,
+        requests: Sequence[JobRequest],
+        *,
+        connection: Any = None,
+        now: datetime | None = None,
+        notify: bool = True,
+    ) -> list[Job]:
+        """`enqueue_many` for async code; never blocks the event loop.
+
+        `connection` may be a psycopg.AsyncConnection: the insert (and NOTIFY)
+        run on it asynchronously, inside the caller's transaction; bgjobs never
+        commits there.
+        """
+        if isinstance(connection, psycopg.AsyncConnection):
+            stamp = now_or_system(now)
+            new_jobs = prepare_jobs(requests, stamp)
+            if not new_jobs:
+                return []
+            names = notify_names(new_jobs, stamp) if notify else []
+            try:
+                return await insert_jobs_async(connection, new_jobs, stamp, names)
+            except psycopg.Error as exc:
+                raise self._translate(exc) from exc
+        return await super().enqueue_many_async(
+            requests, connection=connection, now=now, notify=notify
+        )
+
     # -- consuming -------------------------------------------------------------------
 
     def reserve_jobs(
@@ -207,7 +238,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     ) -> list[Job]:
         """Claim as `reserve_jobs` does, no more than the queue's limits allow.
 
-        One statement calling jobs_claim_limited (migration 0002), which locks
+        One statement calling jobs_claim_limited (migration 0003), which locks
         the queue's jobs_queues row and then counts with a fresh snapshot.
         """
         check_claim(queue, limit, owner)
@@ -298,9 +329,15 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         }
         self._change(_Q["register_worker"], params)
 
-    def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
-        """Refresh the heartbeat; False if the row is gone."""
-        params = {"id": worker_id, "now": require_aware(now, "now")}
+    def heartbeat_worker(
+        self, worker_id: str, *, now: datetime, abandoned_threads: int | None = None
+    ) -> bool:
+        """Refresh the heartbeat (and the abandoned-thread count); False if the row is gone."""
+        params = {
+            "id": worker_id,
+            "now": require_aware(now, "now"),
+            "abandoned_threads": abandoned_threads,
+        }
         return self._change(_Q["heartbeat_worker"], params) > 0
 
     def remove_worker(self, worker_id: str) -> None:
@@ -424,6 +461,29 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             return find_job(lambda query: dict_rows(conn, _Q[query], params), from_postgres_time)
 
         return self._run(find, transaction=False)
+
+    def cancel(self, job_id: str, *, now: datetime | None = None) -> CancelResult:
+        """Cancel a waiting job (to jobs_failed at once) or ask the process running it to stop."""
+        check_text(job_id, "job id")
+        params = {"id": job_id, "now": now_or_system(now), "exception": CANCELLED}
+
+        def cancel(conn: Conn) -> CancelResult:
+            # A job can move between the two statements (claimed, or retried back to
+            # waiting): look again, a few times, rather than answer wrongly.
+            for _ in range(3):
+                if conn.execute(_Q["cancel_waiting_job"], params).fetchall():
+                    return "cancelled"
+                if conn.execute(_Q["request_cancel"], params).fetchall():
+                    return "requested"
+                if not dict_rows(conn, _Q["get_waiting"], params):
+                    return "not_found"
+            return "not_found"
+
+        return self._run(cancel, transaction=False)
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        """Ids of jobs reserved by `owner` whose cancel was requested."""
+        return [row["id"] for row in self._fetch(_Q["cancel_requests"], {"owner": owner})]
 
     def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:
         """Move a failed job back to `jobs` as a plain job (attempts 0, available now)."""

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
+import psycopg
+import psycopg.rows
+
 from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
 from bgjobs.db.postgres_connections import Conn, Row, dict_rows
 from bgjobs.db.postgres_notify import CHANNEL, notify_payload
@@ -90,11 +93,24 @@ def insert_jobs(
                         job.available_at,
                         job.queue,
                         job.priority,
+                        job.timeout_seconds,
                     )
                 )
         if notify:
             conn.execute(_Q["notify"], {"channel": CHANNEL, "payload": notify_payload(notify)})
         return [job.to_job() for job in new_jobs]
+    params = insert_params(new_jobs, now, notify)
+    query = _Q["insert_jobs_again" if again else "insert_jobs"]
+    inserted = {row[0] for row in conn.execute(query, params).fetchall()} - {None}
+    if len(inserted) == len(new_jobs):
+        return [job.to_job() for job in new_jobs]
+    return _resolve_skipped(conn, new_jobs, inserted, now, again=again, rounds=rounds)
+
+
+def insert_params(
+    new_jobs: Sequence[NewJob], now: datetime, notify: Sequence[str]
+) -> dict[str, Any]:
+    """The parameters of the one-statement insert (and its NOTIFY)."""
     times: dict[datetime, str] = {}  # most jobs share one or two times: format each once
     rows = [
         {
@@ -106,21 +122,55 @@ def insert_jobs(
             "queue": job.queue,
             "priority": job.priority,
             "unique_key": job.unique_key,
+            "timeout_seconds": job.timeout_seconds,
         }
         for job in new_jobs
     ]
-    params = {
+    return {
         "rows": json.dumps(rows, ensure_ascii=False),
         "now": now,
         "channel": CHANNEL,
         "payload": notify_payload(notify),
         "notify": bool(notify),
     }
-    query = _Q["insert_jobs_again" if again else "insert_jobs"]
-    inserted = {row[0] for row in conn.execute(query, params).fetchall()} - {None}
+
+
+async def insert_jobs_async(
+    conn: psycopg.AsyncConnection[Any],
+    new_jobs: Sequence[NewJob],
+    now: datetime,
+    notify: Sequence[str],
+) -> list[Job]:
+    """`insert_jobs` on the caller's AsyncConnection, inside the caller's transaction."""
+    cursor = await conn.execute(_Q["insert_jobs"], insert_params(new_jobs, now, notify))
+    inserted = {row[0] for row in await cursor.fetchall()} - {None}
     if len(inserted) == len(new_jobs):
         return [job.to_job() for job in new_jobs]
-    return _resolve_skipped(conn, new_jobs, inserted, now, again=again, rounds=rounds)
+    skipped = [job for job in new_jobs if job.id not in inserted]
+    async with conn.cursor(row_factory=psycopg.rows.dict_row) as rows_cursor:
+        await rows_cursor.execute(
+            _Q["jobs_by_id_or_unique_key"],
+            {
+                "ids": [job.id for job in skipped],
+                "keys": sorted({job.unique_key for job in skipped if job.unique_key is not None}),
+            },
+        )
+        rows = await rows_cursor.fetchall()
+    by_key = {row["unique_key"]: row for row in rows if row["unique_key"] is not None}
+    result: list[Job] = []
+    for job in new_jobs:
+        if job.id in inserted:
+            result.append(job.to_job())
+            continue
+        row = by_key.get(job.unique_key) if job.unique_key is not None else None
+        if row is None:
+            # The job holding the key finished between the insert and this read.
+            raise DatabaseError(
+                f"the job with unique key {job.unique_key!r} finished while this one was "
+                "inserted; enqueue it again"
+            )
+        result.append(job_from_row(row, from_postgres_time))
+    return result
 
 
 def settle_unique_periods(conn: Conn, new_jobs: Sequence[NewJob], jobs: list[Job]) -> list[Job]:
@@ -230,7 +280,7 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
         )
         raise TypeError(f"unknown outcome {unknown!r}")
     if succeeded:
-        run(_Q["succeed_jobs"], fence(succeeded))
+        run(_Q["succeed_jobs"], {**fence(succeeded), "results": [o.result for o in succeeded]})
     if failed:
         run(
             _Q["fail_jobs"],
@@ -250,7 +300,10 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
             },
         )
     if released:
-        run(_Q["release_jobs"], fence(released))
+        run(
+            _Q["release_jobs"],
+            {**fence(released), "available_ats": [o.available_at for o in released]},
+        )
     # The next row of a scheduled job goes in only with the move that freed its key.
     finishing: list[Succeeded | Failed] = [*succeeded, *failed]
     upcoming: list[ScheduledNext] = [

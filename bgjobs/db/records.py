@@ -6,7 +6,6 @@ everywhere and a row means the same thing whichever database it came from.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
@@ -15,10 +14,20 @@ from bgjobs.db.adapter import Counts, FinishedJob, JobState, Outcome, QueueRow, 
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
-from bgjobs.jobs import Job, JobRequest, decode_payload, encode_payload
+from bgjobs.jobs import (
+    Job,
+    JobRequest,
+    StopReason,
+    StopRequest,
+    decode_payload,
+    encode_payload,
+)
 
 #: The most text kept for a traceback, an exception line or a last_error (UTF-8 bytes).
 MAX_ERROR_TEXT_BYTES: Final = 64 * 1024
+
+#: jobs_failed.exception of a job cancelled before it started.
+CANCELLED: Final = "Cancelled: cancelled before it started"
 
 #: Where `delete_job` looks, in order, and the named query that deletes from there.
 DELETE_QUERIES: Final[tuple[tuple[JobState, str], ...]] = (
@@ -47,6 +56,7 @@ class NewJob(NamedTuple):
     queue: str | None
     priority: int
     unique_key: str | None
+    timeout_seconds: float | None
     #: With a unique key held for a period: a success of the key since then blocks this job.
     unique_since: datetime | None = None
 
@@ -62,11 +72,14 @@ class NewJob(NamedTuple):
             queue=self.queue,
             priority=self.priority,
             unique_key=self.unique_key,
+            timeout=None
+            if self.timeout_seconds is None
+            else timedelta(seconds=self.timeout_seconds),
             stop_requested=NOT_RUNNING,
         )
 
 
-class _NotRunning(threading.Event):
+class _NotRunning(StopRequest):
     """The stop flag of jobs that no handler is running: never set, shared by all of them.
 
     Only a claimed job can be asked to stop, and every claim gets its own
@@ -74,7 +87,7 @@ class _NotRunning(threading.Event):
     an Event each.
     """
 
-    def set(self) -> None:
+    def set(self, reason: StopReason = "shutdown") -> None:
         raise RuntimeError(
             "this Job came from an enqueue or a listing, not a claim: no handler runs it, "
             "so it cannot be asked to stop"
@@ -133,6 +146,7 @@ def _prepare(request: JobRequest, now: datetime, index: int) -> NewJob:
         queue,
         priority,
         key,
+        None if request.timeout is None else request.timeout.total_seconds(),
         _unique_since(request, now, index),
     )
 
@@ -206,8 +220,14 @@ def job_from_row(row: Mapping[str, Any], read_time: TimeReader, *, claimed: bool
         unique_key=row["unique_key"],
         scheduled_job=row["scheduled_job"],
         last_error=row["last_error"],
-        stop_requested=threading.Event() if claimed else NOT_RUNNING,
+        timeout=_timeout_of(row.get("timeout_seconds")),
+        cancel_requested=bool(row.get("cancel_requested")),
+        stop_requested=StopRequest() if claimed else NOT_RUNNING,
     )
+
+
+def _timeout_of(seconds: float | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
 
 
 def finished_job_from_row(
@@ -228,6 +248,7 @@ def finished_job_from_row(
         state=state,
         exception=row["exception"] if failed else None,
         traceback=row["traceback"] if failed else None,
+        result=None if failed else decode_payload(row.get("result")),
     )
 
 
@@ -271,6 +292,7 @@ def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
         pid=row["pid"],
         started_at=read_time(row["started_at"]),
         heartbeat_at=read_time(row["heartbeat_at"]),
+        abandoned_threads=int(row.get("abandoned_threads") or 0),
     )
 
 

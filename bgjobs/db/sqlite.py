@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from bgjobs.db.adapter import (
+    CancelResult,
     Counts,
     Failed,
     FinishedJob,
@@ -50,6 +51,7 @@ from bgjobs.db.base import (
     check_limits,
     check_queue_name,
     check_scheduled_claim,
+    check_text,
     count_query,
     listing_query,
     names_json,
@@ -60,6 +62,7 @@ from bgjobs.db.base import (
 from bgjobs.db.migrations import run_migrations
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
+    CANCELLED,
     DELETE_QUERIES,
     NewJob,
     check_outcomes,
@@ -290,9 +293,15 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         params = {"id": worker_id, "hostname": hostname, "pid": pid, "now": to_sqlite_time(now)}
         self._write(lambda conn: conn.execute(_Q["register_worker"], params))
 
-    def heartbeat_worker(self, worker_id: str, *, now: datetime) -> bool:
-        """Refresh the heartbeat; False if the row is gone."""
-        params = {"id": worker_id, "now": to_sqlite_time(now)}
+    def heartbeat_worker(
+        self, worker_id: str, *, now: datetime, abandoned_threads: int | None = None
+    ) -> bool:
+        """Refresh the heartbeat (and the abandoned-thread count); False if the row is gone."""
+        params = {
+            "id": worker_id,
+            "now": to_sqlite_time(now),
+            "abandoned_threads": abandoned_threads,
+        }
         return self._write(lambda conn: conn.execute(_Q["heartbeat_worker"], params).rowcount) > 0
 
     def remove_worker(self, worker_id: str) -> None:
@@ -421,6 +430,27 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             return find_job(lambda query: _rows(conn, _Q[query], params), from_sqlite_time)
 
         return self._read(find)
+
+    def cancel(self, job_id: str, *, now: datetime | None = None) -> CancelResult:
+        """Cancel a waiting job (to jobs_failed at once) or ask the process running it to stop."""
+        check_text(job_id, "job id")
+        params = {"id": job_id, "now": to_sqlite_time(now_or_system(now)), "exception": CANCELLED}
+
+        def cancel(conn: sqlite3.Connection) -> CancelResult:
+            # One write transaction: nothing can claim the job between the two looks.
+            if conn.execute(_Q["cancel_waiting_job"], params).rowcount:
+                conn.execute(_Q["delete_unreserved_job"], params)
+                return "cancelled"
+            if conn.execute(_Q["request_cancel"], params).rowcount:
+                return "requested"
+            return "not_found"
+
+        return self._write(cancel)
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        """Ids of jobs reserved by `owner` whose cancel was requested."""
+        rows = self._read(lambda conn: _rows(conn, _Q["cancel_requests"], {"owner": owner}))
+        return [row["id"] for row in rows]
 
     def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:
         """Move a failed job back to `jobs` as a plain job (attempts 0, available now)."""
@@ -568,6 +598,7 @@ def _insert_rows(conn: sqlite3.Connection, new_jobs: Sequence[NewJob]) -> list[J
                 job.queue,
                 job.priority,
                 job.unique_key,
+                job.timeout_seconds,
             )
             for job in new_jobs
         ],
@@ -597,7 +628,8 @@ def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
     fence = {"id": lease.job_id, "owner": lease.owner, "attempts": lease.attempts}
     if isinstance(outcome, Succeeded | Failed):
         if isinstance(outcome, Succeeded):
-            moved = conn.execute(_Q["copy_to_succeeded"], {**fence, "now": now}).rowcount
+            params = {**fence, "now": now, "result": outcome.result}
+            moved = conn.execute(_Q["copy_to_succeeded"], params).rowcount
             done_query = "was_succeeded"
         else:
             params = {
@@ -634,7 +666,8 @@ def _apply(conn: sqlite3.Connection, outcome: Outcome, now: str) -> bool:
             return True
         return _scalar(conn, _Q["was_retried"], params) is not None
     if isinstance(outcome, Released):
-        if conn.execute(_Q["release_job"], fence).rowcount:
+        at = None if outcome.available_at is None else to_sqlite_time(outcome.available_at)
+        if conn.execute(_Q["release_job"], {**fence, "available_at": at}).rowcount:
             return True
         return _scalar(conn, _Q["was_released"], fence) is not None
     raise TypeError(f"unknown outcome {outcome!r}")

@@ -12,8 +12,8 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from bgjobs.clock import SYSTEM_CLOCK, Clock
-from bgjobs.db.adapter import Adapter, Subscription
+from bgjobs.clock import SYSTEM_CLOCK, Clock, complete_clock
+from bgjobs.db.adapter import Adapter, CancelResult, FinishedJob, Subscription
 from bgjobs.errors import (
     BgJobsError,
     ConfigurationError,
@@ -26,13 +26,23 @@ from bgjobs.events import JobEnqueued, Listener, Migrated, SetupErrored
 from bgjobs.events import RuntimeStopped as RuntimeStoppedEvent
 from bgjobs.ids import new_job_id
 from bgjobs.jobs import Job, JobRequest
+from bgjobs.runtime.async_loop import AsyncLoop
+from bgjobs.runtime.canceller import Canceller
 from bgjobs.runtime.completer import Completer
-from bgjobs.runtime.config import Queue, ScheduledJob
+from bgjobs.runtime.config import (
+    HeartbeatSettings,
+    Queue,
+    RestartTolerance,
+    RetentionSettings,
+    ScheduledJob,
+)
 from bgjobs.runtime.context import RuntimeContext, seconds
-from bgjobs.runtime.monitor import HeartbeatSettings, Monitor, RetentionSettings
+from bgjobs.runtime.executor import Executor
+from bgjobs.runtime.handlers import check_handler
+from bgjobs.runtime.monitor import Monitor
 from bgjobs.runtime.queue_runner import QueueRunner
 from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
-from bgjobs.runtime.supervisor import RestartTolerance, Supervisor
+from bgjobs.runtime.supervisor import Supervisor
 from bgjobs.schedule import parse
 from bgjobs.schedule.policy import SchedulePolicy
 
@@ -124,7 +134,6 @@ class BgJobsBuilder:
                 "bgjobs.new() needs a database adapter such as SqliteAdapter "
                 f"(got {self.adapter!r})"
             )
-        self._validate_settings()
         queue_names: set[str] = set()
         for queue in self.queues:
             if queue.name in queue_names:
@@ -134,6 +143,7 @@ class BgJobsBuilder:
                 raise ConfigurationError(f"queue {queue.name!r} has no worker")
             seen: set[str] = set()
             for worker in queue.workers:
+                check_handler(worker.job_name, worker.handler)
                 if worker.job_name in seen:
                     raise ConfigurationError(
                         f"job {worker.job_name!r} is handled twice in queue {queue.name!r}"
@@ -145,6 +155,7 @@ class BgJobsBuilder:
         for item in self.scheduled_jobs:
             if item.key in keys:
                 raise ConfigurationError(f"two ScheduledJobs are named {item.key!r}")
+            check_handler(item.key, item.worker.handler)
             keys.add(item.key)
             if item.key in queue_job_names:
                 raise ConfigurationError(
@@ -153,38 +164,6 @@ class BgJobsBuilder:
                 )
             resolved.append(_resolve(item))
         return tuple(resolved)
-
-    def _validate_settings(self) -> None:
-        every, lease = self.heartbeat.every, self.heartbeat.lease
-        if not isinstance(every, timedelta) or every <= timedelta(0):
-            raise ConfigurationError(
-                f"heartbeat every must be a positive timedelta (got {every!r})"
-            )
-        if not isinstance(lease, timedelta) or lease <= every:
-            raise ConfigurationError(
-                f"heartbeat lease ({lease}) must be longer than the heartbeat interval ({every})"
-            )
-        tolerance = self.restart_tolerance
-        if (
-            isinstance(tolerance.max_restarts, bool)
-            or not isinstance(tolerance.max_restarts, int)
-            or tolerance.max_restarts < 0
-        ):
-            raise ConfigurationError(
-                f"max_restarts must be a whole number >= 0 (got {tolerance.max_restarts!r})"
-            )
-        if not isinstance(tolerance.within, timedelta) or tolerance.within <= timedelta(0):
-            raise ConfigurationError(
-                f"restart tolerance window must be a positive timedelta (got {tolerance.within!r})"
-            )
-        for label, keep in (
-            ("succeeded", self.retention.succeeded),
-            ("failed", self.retention.failed),
-        ):
-            if keep is not None and (not isinstance(keep, timedelta) or keep <= timedelta(0)):
-                raise ConfigurationError(
-                    f"retention of {label} jobs must be a positive timedelta or None (got {keep!r})"
-                )
 
 
 def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
@@ -227,16 +206,27 @@ class BgJobs:
         self._pid = os.getpid()
         self._context = RuntimeContext(
             adapter=builder.adapter,
-            clock=builder.clock,
+            clock=complete_clock(builder.clock),
             owner=new_job_id(),
             listeners=builder.listeners,
         )
         self._completer = Completer(self._context)
-        self._queues = [QueueRunner(q, self._context, self._completer) for q in builder.queues]
-        self._scheduled = [ScheduledRunner(s, self._context) for s in scheduled]
+        self._loop = AsyncLoop()
+        self._executor = Executor(self._context, self._loop)
+        self._queues = [
+            QueueRunner(q, self._context, self._completer, self._executor) for q in builder.queues
+        ]
+        self._scheduled = [
+            ScheduledRunner(s, self._context, self._completer, self._executor) for s in scheduled
+        ]
         self._monitor = Monitor(
-            self._context, builder.heartbeat, builder.retention, self._on_rescued
+            self._context,
+            builder.heartbeat,
+            builder.retention,
+            self._on_rescued,
+            abandoned_threads=lambda: self._executor.abandoned_threads,
         )
+        self._canceller = Canceller(self._context, self._executor)
         self._supervisor = Supervisor(self._context, builder.restart_tolerance, self._give_up)
         self._runners_by_name: dict[str, list[QueueRunner]] = {}
         for runner in self._queues:
@@ -278,6 +268,7 @@ class BgJobs:
         for scheduled in self._scheduled:
             self._supervisor.start(scheduled)
         self._supervisor.start(self._monitor)
+        self._supervisor.start(self._canceller)
         if context.adapter.supports_notify and self._queues:
             self._subscription = context.adapter.listen(self._on_notification)
 
@@ -307,6 +298,45 @@ class BgJobs:
         )
         self._after_enqueue(jobs, uncommitted=connection is not None)
         return jobs
+
+    async def enqueue_async(self, request: JobRequest, *, connection: Any = None) -> Job:
+        """`enqueue` for async code: never blocks the event loop.
+
+        `connection` may be a psycopg.AsyncConnection (PostgreSQL): the insert
+        then runs on it and commits or rolls back with the caller's transaction.
+        """
+        (job,) = await self.enqueue_many_async([request], connection=connection)
+        return job
+
+    async def enqueue_many_async(
+        self, requests: Sequence[JobRequest], *, connection: Any = None
+    ) -> list[Job]:
+        """`enqueue_many` for async code: never blocks the event loop."""
+        self._check_usable()
+        for request in requests:
+            self._check_known(request)
+        jobs = await self._context.adapter.enqueue_many_async(
+            list(requests), connection=connection, now=self._context.clock.now()
+        )
+        self._after_enqueue(jobs, uncommitted=connection is not None)
+        return jobs
+
+    # -- jobs by id ------------------------------------------------------------------
+    def get_job(self, job_id: str) -> Job | FinishedJob | None:
+        """The job with this id wherever it is (`.state`, and `.result` once succeeded)."""
+        self._check_not_forked()
+        return self._context.adapter.get_job(job_id)
+
+    def cancel(self, job_id: str) -> CancelResult:
+        """Cancel a job: "cancelled" (it was waiting), "requested" (it is running; the process
+        running it stops it within a second), or "not_found" (no such job, or it finished)."""
+        self._check_not_forked()
+        result = self._context.adapter.cancel(job_id, now=self._context.clock.now())
+        if result == "requested":
+            # Ours? Then there is no need to wait for the next poll.
+            with contextlib.suppress(BgJobsError):
+                self._canceller.tick()
+        return result
 
     # -- queues --------------------------------------------------------------
     def pause_queue(self, name: str) -> None:
@@ -468,6 +498,8 @@ class BgJobs:
             self._completer.close(max(0.5, deadline - time.monotonic()))
         for runner in self._queues:
             runner.end_handlers()
+        self._executor.close()
+        self._loop.close()
         self._monitor.stopped.set()
         self._supervisor.join(time.monotonic() + 5.0, only=[self._monitor.name])
         _quietly(lambda: context.adapter.remove_worker(context.owner), deadline + 1.0)

@@ -18,8 +18,10 @@ from bgjobs.db.adapter import Outcome
 from bgjobs.errors import DatabaseError
 from bgjobs.runtime.context import RuntimeContext
 
-#: Called after the batch holding the outcome committed: True if applied, False if the
-#: lease was lost (the job was rescued and someone else owns it now).
+#: Called exactly once per outcome: after the batch holding it committed, True if
+#: applied, False if the lease was lost (the job was rescued and someone else owns it
+#: now); also False when the outcome could not be recorded at all (the runtime had
+#: stopped, the database stayed down): then the job stays reserved and is rescued.
 Callback = Callable[[bool], None]
 
 MAX_BATCH = 500
@@ -60,9 +62,30 @@ class Completer:
                     "job %s finished after the runtime stopped; its outcome is not recorded",
                     outcome.lease.job_id,
                 )
+            else:
+                self._pending.append(_Pending(outcome, callback))
+                self._condition.notify_all()
                 return
-            self._pending.append(_Pending(outcome, callback))
-            self._condition.notify_all()
+        _call(callback, False)
+
+    def commit(self, outcome: Outcome) -> bool:
+        """Submit `outcome` and wait until it is committed; True if it was applied."""
+        done = threading.Event()
+        result: list[bool] = []
+
+        def committed(applied: bool) -> None:
+            result.append(applied)
+            done.set()
+
+        self.submit(outcome, committed)
+        done.wait()
+        return result[0]
+
+    def commit_now(self, outcome: Outcome) -> bool:
+        """Apply `outcome` on the calling thread (drain(): no completer thread runs)."""
+        result: list[bool] = []
+        self._apply([_Pending(outcome, result.append)])
+        return bool(result and result[0])
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted outcome is committed; False on timeout."""
@@ -135,6 +158,8 @@ class Completer:
                 "those jobs run again once rescued",
                 len(batch),
             )
+            for item in batch:
+                _call(item.callback, False)
             return
         except Exception:
             if len(batch) > 1:  # find the one bad outcome; record the others
@@ -146,9 +171,14 @@ class Completer:
                 "process stops, then runs again",
                 batch[0].outcome.lease.job_id,
             )
+            _call(batch[0].callback, False)
             return
         for item, applied in zip(batch, results, strict=True):
-            try:
-                item.callback(applied)
-            except Exception:  # a callback only emits events; it must not stop the batch
-                logger.exception("completion callback failed")
+            _call(item.callback, applied)
+
+
+def _call(callback: Callback, applied: bool) -> None:
+    try:
+        callback(applied)
+    except Exception:  # a callback only emits events; it must not stop the batch
+        logger.exception("completion callback failed")

@@ -1,4 +1,9 @@
-"""Queue and ScheduledJob: immutable configuration values with fluent `with_` methods."""
+"""Queue and ScheduledJob: immutable configuration values with fluent `with_` methods.
+
+Each value checks itself when it is made, so a bad setting fails where it is
+written (`Queue("q", max_concurrent_jobs=0)` raises), with a message saying
+what was expected and what was given.
+"""
 
 from __future__ import annotations
 
@@ -18,16 +23,90 @@ DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
 NO_LIMITS = QueueLimits()
 
 
+#: How long a handler still running after its timeout gets before it is abandoned.
+DEFAULT_TIMEOUT_GRACE = timedelta(seconds=5)
+
+
 def _positive_timedelta(value: timedelta, what: str) -> timedelta:
     if not isinstance(value, timedelta) or value <= timedelta(0):
-        raise ConfigurationError(f"{what} must be a positive timedelta (got {value!r})")
+        raise ConfigurationError(f"{what}: expected a positive timedelta, got {value!r}")
+    return value
+
+
+def _non_negative_timedelta(value: timedelta, what: str) -> timedelta:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise ConfigurationError(f"{what}: expected a timedelta >= 0, got {value!r}")
+    return value
+
+
+def _whole_number(value: int, what: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(f"{what}: expected a whole number >= {minimum}, got {value!r}")
     return value
 
 
 def _max_retries(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_retries must be a whole number >= 0 (got {value!r})")
-    return value
+    return _whole_number(value, "max_retries", minimum=0)
+
+
+def _workers(value: object, where: str) -> None:
+    if not isinstance(value, tuple) or not all(isinstance(w, Worker) for w in value):
+        raise ConfigurationError(f"workers of {where}: expected a tuple of Worker, got {value!r}")
+
+
+def _listeners(value: object, where: str) -> None:
+    if not isinstance(value, tuple) or not all(callable(item) for item in value):
+        raise ConfigurationError(
+            f"event listeners of {where}: expected a tuple of callables, got {value!r}"
+        )
+
+
+def _backoff(value: object, where: str) -> None:
+    if not callable(value):
+        raise ConfigurationError(
+            f"retry_backoff of {where}: expected a timedelta or a callable, got {value!r}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatSettings:
+    """How often this process heartbeats (and sweeps), and when a silent one counts as dead."""
+
+    every: timedelta = timedelta(seconds=5)
+    lease: timedelta = timedelta(seconds=30)
+
+    def __post_init__(self) -> None:
+        _positive_timedelta(self.every, "heartbeat every")
+        if not isinstance(self.lease, timedelta) or self.lease <= self.every:
+            raise ConfigurationError(
+                f"heartbeat lease: expected a timedelta longer than the heartbeat interval "
+                f"({self.every}), got {self.lease!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How long finished jobs are kept; None keeps them forever."""
+
+    succeeded: timedelta | None = timedelta(days=7)
+    failed: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        for label, keep in (("succeeded", self.succeeded), ("failed", self.failed)):
+            if keep is not None:
+                _positive_timedelta(keep, f"retention of {label} jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class RestartTolerance:
+    """How many restarts of runtime threads within `within` before the runtime gives up."""
+
+    max_restarts: int = 3
+    within: timedelta = timedelta(seconds=5)
+
+    def __post_init__(self) -> None:
+        _whole_number(self.max_restarts, "max_restarts", minimum=0)
+        _positive_timedelta(self.within, "restart tolerance window")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +121,22 @@ class Queue:
     retry_backoff: Backoff = default_backoff
     listeners: tuple[Listener, ...] = ()
     limits: QueueLimits = NO_LIMITS
+    job_timeout: timedelta | None = None
+    timeout_grace: timedelta = DEFAULT_TIMEOUT_GRACE
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ConfigurationError(f"queue name must be a non-empty string (got {self.name!r})")
+            raise ConfigurationError(f"queue name: expected a non-empty string, got {self.name!r}")
+        where = f"queue {self.name!r}"
+        _workers(self.workers, where)
+        _whole_number(self.max_retries, f"max_retries of {where}", minimum=0)
+        _whole_number(self.max_concurrent_jobs, f"max_concurrent_jobs of {where}", minimum=1)
+        _positive_timedelta(self.poll_interval, f"poll_interval of {where}")
+        _backoff(self.retry_backoff, where)
+        _listeners(self.listeners, where)
+        if self.job_timeout is not None:
+            _positive_timedelta(self.job_timeout, f"job timeout of {where}")
+        _non_negative_timedelta(self.timeout_grace, f"timeout grace of {where}")
 
     def with_global_concurrency(self, n: int) -> Queue:
         """At most `n` jobs claimed by queues of this name run at once, across every
@@ -75,12 +166,18 @@ class Queue:
         return replace(self, max_retries=_max_retries(n))
 
     def with_max_concurrent_jobs(self, n: int) -> Queue:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigurationError(
-                f"max_concurrent_jobs of queue {self.name!r} must be a whole number >= 1 "
-                f"(got {n!r})"
-            )
         return replace(self, max_concurrent_jobs=n)
+
+    def with_job_timeout(
+        self, timeout: timedelta, grace: timedelta = DEFAULT_TIMEOUT_GRACE
+    ) -> Queue:
+        """Fail a run with JobTimeout after `timeout` (a job's own with_timeout wins).
+
+        At the timeout `job.stop_requested` is set (reason "timeout") and an
+        async handler is cancelled; a sync handler still running `grace` later
+        is abandoned and its thread replaced, so the queue keeps its capacity.
+        """
+        return replace(self, job_timeout=timeout, timeout_grace=grace)
 
     def with_poll_interval(self, interval: timedelta) -> Queue:
         return replace(self, poll_interval=_positive_timedelta(interval, "poll_interval"))
@@ -117,7 +214,19 @@ class ScheduledJob:
 
     def __post_init__(self) -> None:
         if not isinstance(self.worker, Worker):
-            raise ConfigurationError(f"ScheduledJob needs a Worker (got {self.worker!r})")
+            raise ConfigurationError(f"ScheduledJob worker: expected a Worker, got {self.worker!r}")
+        where = f"ScheduledJob {self.worker.job_name!r}"
+        if not isinstance(self.schedule, str) and not callable(
+            getattr(self.schedule, "next_after", None)
+        ):
+            raise ConfigurationError(
+                f"schedule of {where}: expected a string or a SchedulePolicy with "
+                f"next_after(t), got {self.schedule!r}"
+            )
+        _whole_number(self.max_retries, f"max_retries of {where}", minimum=0)
+        _backoff(self.retry_backoff, where)
+        _positive_timedelta(self.poll_interval, f"poll_interval of {where}")
+        _listeners(self.listeners, where)
 
     @property
     def key(self) -> str:

@@ -7,31 +7,21 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
+from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import RuntimeContext
+
+__all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
 #: Rows deleted per retention statement: small, so pruning never holds the writer long.
 PRUNE_BATCH = 500
 #: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
 PRUNE_SECONDS_PER_SWEEP = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class HeartbeatSettings:
-    every: timedelta = timedelta(seconds=5)
-    lease: timedelta = timedelta(seconds=30)
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionSettings:
-    succeeded: timedelta | None = timedelta(days=7)
-    failed: timedelta | None = None
 
 
 class Monitor:
@@ -45,8 +35,10 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        abandoned_threads: Callable[[], int] = lambda: 0,
     ) -> None:
         self._context = context
+        self._abandoned_threads = abandoned_threads
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -71,7 +63,7 @@ class Monitor:
 
     def run(self) -> None:
         interval = self._heartbeat.every.total_seconds()
-        while not self.stopped.wait(interval):
+        while not self._context.clock.wait(self.stopped, interval):
             self.tick()
 
     def tick(self) -> list[Job]:
@@ -82,8 +74,12 @@ class Monitor:
         # write waited (a lock, a reconnect), our own row must still look alive.
         now = context.clock.now()
         started = time.monotonic()
+        abandoned = self._abandoned_threads()
         alive = context.with_db_retry(
-            "heartbeat_worker", lambda: context.adapter.heartbeat_worker(context.owner, now=now)
+            "heartbeat_worker",
+            lambda: context.adapter.heartbeat_worker(
+                context.owner, now=now, abandoned_threads=abandoned
+            ),
         )
         if not alive:
             # Another process thought we were dead and swept our row (a long pause,

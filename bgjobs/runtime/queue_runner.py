@@ -14,29 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, Succeeded
-from bgjobs.events import (
-    Event,
-    JobFailed,
-    JobReleased,
-    JobReserved,
-    JobRetried,
-    JobStarted,
-    JobSucceeded,
-    PollingStarted,
-    PollingStopped,
-)
-from bgjobs.jobs import Job
+from bgjobs.db.adapter import Outcome, Released, RetryLater
+from bgjobs.events import Event, JobReleased, JobReserved, PollingStarted, PollingStopped
+from bgjobs.jobs import Handler, Job
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.config import Queue
 from bgjobs.runtime.context import RuntimeContext
-from bgjobs.runtime.outcomes import (
-    after_error,
-    lease_of,
-    lost_worker_failure,
-    needs_solo_run,
-    safe_outcome,
-)
+from bgjobs.runtime.executor import Executor, Ran, RunPolicy
+from bgjobs.runtime.outcomes import lease_of, needs_solo_run
 
 #: After an in-process enqueue inside the caller's (maybe uncommitted) transaction,
 #: look again after these delays in case the first look came before the commit.
@@ -52,22 +37,38 @@ DRAIN_BATCH = 100
 class QueueRunner:
     """Claims and runs the jobs of one Queue in this process."""
 
-    def __init__(self, queue: Queue, context: RuntimeContext, completer: Completer) -> None:
+    def __init__(
+        self, queue: Queue, context: RuntimeContext, completer: Completer, executor: Executor
+    ) -> None:
         self.queue = queue
         self.name = queue.name
         self._context = context
         self._completer = completer
+        self._executor = executor
+        self._policy = RunPolicy(
+            source=queue.name,
+            max_retries=queue.max_retries,
+            retry_backoff=queue.retry_backoff,
+            listeners=queue.listeners,
+            job_timeout=queue.job_timeout,
+            grace=queue.timeout_grace,
+        )
         self._names = tuple(sorted(queue.job_names))
         self._handlers = {worker.job_name: worker.handler for worker in queue.workers}
+        self._async_names = frozenset(
+            worker.job_name for worker in queue.workers if executor.is_async(worker.handler)
+        )
         self._listeners = queue.listeners
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._slot_freed = threading.Condition(self._lock)
         self._in_use = 0  # claimed and not yet finished (unstarted + running)
         self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
-        self._running: dict[str, Job] = {}  # being run by a handler thread
+        self._running: dict[str, Job] = {}  # being run (on a handler thread or the event loop)
         self._next_due: datetime | None = None  # earliest available_at we know of
-        self._solo: Job | None = None  # a suspect job waiting to run, or running, alone
+        # A suspect job waiting to run alone, running alone, or finished and waiting for
+        # its outcome to commit: nothing else is claimed until it has.
+        self._solo: Job | None = None
         self._solo_dispatched = False
         self._relook_at: list[float] = []  # monotonic times to look again
         self._tasks: stdlib_queue.SimpleQueue[Job | None] = stdlib_queue.SimpleQueue()
@@ -75,12 +76,17 @@ class QueueRunner:
 
     # -- lifecycle ------------------------------------------------------
     def start_handlers(self) -> None:
-        for index in range(self.queue.max_concurrent_jobs):
+        for _ in range(self.queue.max_concurrent_jobs):
+            self._start_handler_thread()
+
+    def _start_handler_thread(self) -> None:
+        with self._lock:
+            index = len(self._threads)
             thread = threading.Thread(
                 target=self._handler_loop, name=f"bgjobs-{self.name}-{index}", daemon=True
             )
-            thread.start()
             self._threads.append(thread)
+        thread.start()
 
     def run(self) -> None:
         """The claim loop; returns when the runtime stops. Crashes propagate to the supervisor."""
@@ -111,6 +117,8 @@ class QueueRunner:
         One claim of several jobs costs about what a claim of one does, so
         waiting a moment for half the slots turns many one-job claims into a
         few batched ones. An idle queue (all slots free) never waits here.
+        This moment is real time, not the runtime clock's: it batches work,
+        it schedules nothing a test would want to step.
         """
         half = max(1, self.queue.max_concurrent_jobs // 2)
         with self._lock:
@@ -137,9 +145,9 @@ class QueueRunner:
             self._emit(
                 JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
             )
-            failure = lost_worker_failure(job, max_retries=self.queue.max_retries)
-            if failure is not None:
-                self._completer.submit(failure, self._on_finished(job, failure, 0.0))
+            refused = self._executor.refuse(job, self._policy)
+            if refused is not None:
+                self._completer.submit(refused.outcome, self._on_committed(refused))
             else:
                 runnable.append(job)
         solo = next(
@@ -148,12 +156,20 @@ class QueueRunner:
         if solo is not None:
             self._start_solo(solo, [job for job in runnable if job is not solo])
             return len(jobs)
+        on_loop = [job for job in runnable if job.name in self._async_names]
+        on_threads = [job for job in runnable if job.name not in self._async_names]
         with self._lock:
             self._in_use += len(runnable)
-            for job in runnable:
+            for job in on_threads:
                 self._unstarted[job.id] = job
-        for job in runnable:
+            for job in on_loop:
+                self._running[job.id] = job
+        for job in on_threads:
             self._tasks.put(job)
+        if on_loop:
+            # Async handlers need no thread of their own: the whole batch starts on
+            # the event loop at once, and each outcome is handed over from there.
+            self._executor.start_async(on_loop, self._handler_of, self._policy, self._on_async_done)
         return len(jobs)
 
     def _claim(self, limit: int) -> list[Job]:
@@ -172,6 +188,13 @@ class QueueRunner:
         return context.adapter.reserve_jobs(
             self._names, queue=self.name, limit=limit, owner=context.owner, now=context.clock.now()
         )
+
+    def _handler_of(self, job: Job) -> Handler:
+        return self._handlers[job.name]
+
+    def _on_async_done(self, ran: Ran) -> None:
+        self._completer.submit(ran.outcome, self._on_committed(ran))
+        self._free_slot(ran.job)
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
@@ -208,7 +231,7 @@ class QueueRunner:
                 if self._next_due is None or available_at < self._next_due:
                     self._next_due = available_at
         elif uncommitted:
-            now = time.monotonic()
+            now = self._context.clock.monotonic()
             with self._lock:
                 self._relook_at.extend(now + delay for delay in RELOOK_DELAYS)
         self._wake.set()
@@ -241,8 +264,9 @@ class QueueRunner:
     def request_stop_of_running(self) -> None:
         """Set stop_requested on every running job so cooperative handlers finish early."""
         with self._lock:
-            for job in self._running.values():
-                job.stop_requested.set()
+            running = list(self._running)
+        for job_id in running:
+            self._executor.stop_running(job_id, "shutdown")
 
     def wait_idle(self, deadline: float) -> bool:
         """Wait until no job of this queue is running, or the monotonic deadline passes."""
@@ -252,13 +276,18 @@ class QueueRunner:
             )
 
     def end_handlers(self) -> None:
-        for _ in self._threads:
+        for _ in range(self.queue.max_concurrent_jobs):
             self._tasks.put(None)
 
     @property
     def running_jobs(self) -> list[Job]:
         with self._lock:
             return list(self._running.values())
+
+    def held_job_ids(self) -> list[str]:
+        """The jobs this runner holds: claimed and not yet finished (unstarted or running)."""
+        with self._lock:
+            return [*self._unstarted, *self._running]
 
     # -- internals -------------------------------------------------------
     def _free(self) -> int:
@@ -270,7 +299,7 @@ class QueueRunner:
             return self._limited_timeout()
         context = self._context
         timeout = self.queue.poll_interval.total_seconds()
-        now_mono = time.monotonic()
+        now_mono = context.clock.monotonic()
         with self._lock:
             self._relook_at = [at for at in self._relook_at if at > now_mono]
             if self._relook_at:
@@ -317,7 +346,7 @@ class QueueRunner:
 
     def _wait(self, timeout: float) -> None:
         if timeout > 0:
-            self._wake.wait(timeout)
+            self._context.clock.wait(self._wake, timeout)
 
     def _take(self, job: Job) -> bool:
         with self._lock:
@@ -331,97 +360,76 @@ class QueueRunner:
             job = self._tasks.get()
             if job is None:
                 return
-            if self._take(job):
-                self._execute(job)
+            if self._take(job) and not self._execute(job):
+                return  # this thread was abandoned and replaced: it ends here
 
-    def _execute(self, job: Job) -> None:
+    def _execute(self, job: Job) -> bool:
+        """Run one job and hand its outcome over; False if the run was abandoned."""
+        abandoned = False
         try:
-            outcome, duration = self._run_handler(job)
-            self._completer.submit(outcome, self._on_finished(job, outcome, duration))
+            ran = self._executor.run(
+                job, self._handlers[job.name], self._policy, on_abandon=self._on_abandoned
+            )
+            if ran is None:
+                # The slot was freed when the run was abandoned; the job may even be
+                # ours again by now, under a new claim that this thread must not touch.
+                abandoned = True
+                return False
+            self._completer.submit(ran.outcome, self._on_committed(ran))
         finally:
-            # Whatever happened above, the slot comes back: a slot lost here
-            # would shrink the queue for the life of the process.
-            with self._lock:
-                self._running.pop(job.id, None)
-                self._in_use -= 1
-                if self._solo is not None and self._solo.id == job.id:
-                    self._solo = None
-                    self._solo_dispatched = False
-                self._slot_freed.notify_all()
-            self._wake.set()
+            if not abandoned:
+                self._free_slot(job)
+        return True
 
-    def _run_handler(self, job: Job) -> tuple[Outcome, float]:
-        self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
-        started = time.monotonic()
-        error: BaseException | None = None
-        try:
-            self._handlers[job.name](job)
-        except BaseException as exc:  # a handler's failure of any kind is the job's failure
-            error = exc
-        duration = time.monotonic() - started
-        if error is None:
-            return Succeeded(lease=lease_of(job)), duration
-        failed_with = error
-        outcome = safe_outcome(
-            job,
-            lambda: after_error(
-                job,
-                failed_with,
-                max_retries=self.queue.max_retries,
-                backoff=self.queue.retry_backoff,
-                now=self._context.clock.now(),
-            ),
-        )
-        return outcome, duration
+    def _on_abandoned(self, ran: Ran) -> None:
+        """A run still going `grace` after its timeout or cancel: commit its outcome now,
+        free its slot and start a thread in place of the one it holds."""
+        self._completer.submit(ran.outcome, self._on_committed(ran))
+        self._free_slot(ran.job)
+        self._start_handler_thread()
+
+    def _free_slot(self, job: Job) -> None:
+        # Whatever happened, the slot comes back: a slot lost here would shrink
+        # the queue for the life of the process. A solo job's turn ends only
+        # when its outcome has committed (see _on_committed).
+        with self._lock:
+            if self._running.pop(job.id, None) is None:
+                return
+            self._in_use -= 1
+            self._slot_freed.notify_all()
+        self._wake.set()
 
     def drain_once(self) -> int:
         """Claim every due job of this queue and run it on the calling thread (drain())."""
-        context = self._context
         jobs = self._claim(DRAIN_BATCH)
         for job in jobs:
             self._emit(
                 JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
             )
-            outcome: Outcome | None = lost_worker_failure(job, max_retries=self.queue.max_retries)
-            duration = 0.0
-            if outcome is None:
-                outcome, duration = self._run_handler(job)
-            (applied,) = context.adapter.finish_jobs([outcome], now=context.clock.now())
-            self._on_finished(job, outcome, duration)(applied)
+            ran = self._executor.run(job, self._handlers[job.name], self._policy)
+            assert ran is not None, "a run without on_abandon is never abandoned"
+            self._executor.report(ran, self._completer.commit_now(ran.outcome))
         return len(jobs)
 
-    def _on_finished(self, job: Job, outcome: Outcome, duration: float) -> Callable[[bool], None]:
-        def finished(applied: bool) -> None:
-            if not applied:
-                return  # lease lost: the job was rescued and belongs to someone else now
-            if isinstance(outcome, Succeeded):
-                self._emit(
-                    JobSucceeded(
-                        job_id=job.id,
-                        name=job.name,
-                        attempts=job.attempts,
-                        duration_seconds=duration,
-                    )
-                )
-            elif isinstance(outcome, RetryLater):
-                self._emit(
-                    JobRetried(
-                        job_id=job.id,
-                        name=job.name,
-                        attempts=job.attempts,
-                        available_at=outcome.available_at,
-                        error=outcome.last_error,
-                    )
-                )
-                self.wake(outcome.available_at)
-            elif isinstance(outcome, Failed):
-                self._emit(
-                    JobFailed(
-                        job_id=job.id, name=job.name, attempts=job.attempts, error=outcome.exception
-                    )
-                )
+    def _on_committed(self, ran: Ran) -> Callable[[bool], None]:
+        def committed(applied: bool) -> None:
+            self._executor.report(ran, applied)
+            outcome = ran.outcome
+            due_again = outcome.available_at if isinstance(outcome, RetryLater | Released) else None
+            if applied and due_again is not None:  # retried or snoozed: wake up when it is due
+                self.wake(due_again)
+            self._end_solo(ran.job)
 
-        return finished
+        return committed
+
+    def _end_solo(self, job: Job) -> None:
+        with self._lock:
+            if self._solo is None or self._solo.id != job.id:
+                return
+            self._solo = None
+            self._solo_dispatched = False
+            self._slot_freed.notify_all()
+        self._wake.set()
 
     def recover(self) -> None:
         """After a crash of the claim loop: give back only the jobs no handler started."""

@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
-from bgjobs.events import (
-    Event,
-    JobFailed,
-    JobReserved,
-    JobRetried,
-    JobScheduled,
-    JobStarted,
-    JobSucceeded,
-    Listener,
-)
+from bgjobs.db.adapter import Failed, Released, RetryLater, ScheduledNext, Succeeded
+from bgjobs.events import Event, JobReserved, JobScheduled, Listener
 from bgjobs.jobs import Job, Worker
 from bgjobs.retry import Backoff
+from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
-from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure, safe_outcome
+from bgjobs.runtime.executor import Executor, RunPolicy
+from bgjobs.runtime.outcomes import lease_of
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy
 
@@ -77,10 +69,26 @@ def next_fire_after_run(
 class ScheduledRunner:
     """Runs one ScheduledJob in this process."""
 
-    def __init__(self, scheduled: ResolvedScheduledJob, context: RuntimeContext) -> None:
+    def __init__(
+        self,
+        scheduled: ResolvedScheduledJob,
+        context: RuntimeContext,
+        completer: Completer,
+        executor: Executor,
+    ) -> None:
         self.scheduled = scheduled
         self.name = f"scheduled:{scheduled.key}"
         self._context = context
+        self._completer = completer
+        self._executor = executor
+        self._draining = False
+        self._policy = RunPolicy(
+            source=self.name,
+            max_retries=scheduled.max_retries,
+            retry_backoff=scheduled.retry_backoff,
+            listeners=scheduled.listeners,
+            next_row=self._next_row,
+        )
         self._wake = threading.Event()
         self._running: Job | None = None
         self._lock = threading.Lock()
@@ -164,21 +172,22 @@ class ScheduledRunner:
     def run(self) -> None:
         """Check the row every poll interval; in between, sleep until it is due and claim it."""
         context = self._context
+        clock = context.clock
         poll = self.scheduled.poll_interval_seconds
         while not context.stopping.is_set():
             self.run_retried_runs()
             due = self.ensure_row()
             self._known_due = due
-            check_again = time.monotonic() + poll
+            check_again = clock.monotonic() + poll
             while due is not None and not context.stopping.is_set():
-                wait = (due - context.clock.now()).total_seconds()
+                wait = (due - clock.now()).total_seconds()
                 if wait > 0:
-                    if time.monotonic() + wait > check_again:
+                    if clock.monotonic() + wait > check_again:
                         break
                     self._sleep(wait)
                     continue
                 due = self.tick()  # None: another process holds the row; see at the next check
-            self._sleep(check_again - time.monotonic())
+            self._sleep(check_again - clock.monotonic())
 
     def tick(self) -> datetime | None:
         """Claim the row if due and run it; returns the next row's available_at, or None
@@ -196,60 +205,32 @@ class ScheduledRunner:
 
     def run_claimed(self, job: Job) -> datetime | None:
         """Run a claimed row and commit its outcome together with the next row."""
-        context, scheduled = self._context, self.scheduled
         self._emit(
             JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
         )
-        outcome: Outcome
-        lost = lost_worker_failure(job, max_retries=scheduled.max_retries)
-        if lost is not None:
-            outcome, duration = replace(lost, next_scheduled=self._next_row(job)), 0.0
-        else:
-            outcome, duration = self._run_handler(job)
-        (applied,) = context.with_db_retry(
-            "finish_jobs", lambda: context.adapter.finish_jobs([outcome], now=context.clock.now())
-        )
-        if not applied:
-            return None
-        self._report(job, outcome, duration)
-        if isinstance(outcome, RetryLater):
-            return outcome.available_at
-        if isinstance(outcome, (Succeeded, Failed)) and outcome.next_scheduled is not None:
-            return outcome.next_scheduled.available_at
-        return None
-
-    def _run_handler(self, job: Job) -> tuple[Outcome, float]:
-        scheduled = self.scheduled
         with self._lock:
             self._running = job
-        self._emit(JobStarted(job_id=job.id, name=job.name, attempts=job.attempts))
-        started = time.monotonic()
-        error: BaseException | None = None
         try:
-            scheduled.worker.handler(job)
-        except BaseException as exc:  # a handler's failure of any kind is the job's failure
-            error = exc
+            ran = self._executor.run(job, self.scheduled.worker.handler, self._policy)
         finally:
             with self._lock:
                 self._running = None
-        duration = time.monotonic() - started
-        failed_with = error
-        outcome = safe_outcome(
-            job,
-            lambda: (
-                Succeeded(lease=lease_of(job), next_scheduled=self._next_row(job))
-                if failed_with is None
-                else after_error(
-                    job,
-                    failed_with,
-                    max_retries=scheduled.max_retries,
-                    backoff=scheduled.retry_backoff,
-                    now=self._context.clock.now(),
-                    next_scheduled=self._next_row(job),
-                )
-            ),
+        assert ran is not None, "a run without on_abandon is never abandoned"
+        completer = self._completer
+        applied = (
+            completer.commit_now(ran.outcome) if self._draining else completer.commit(ran.outcome)
         )
-        return outcome, duration
+        self._executor.report(ran, applied)
+        if not applied:
+            return None
+        outcome = ran.outcome
+        if isinstance(outcome, RetryLater):
+            return outcome.available_at
+        if isinstance(outcome, Released):
+            return outcome.available_at or job.available_at
+        if isinstance(outcome, (Succeeded, Failed)) and outcome.next_scheduled is not None:
+            return outcome.next_scheduled.available_at
+        return None
 
     def wake(self) -> None:
         self._wake.set()
@@ -267,6 +248,7 @@ class ScheduledRunner:
     def drain_once(self) -> int:
         """Run the row on the calling thread if it is due (drain()); returns how many ran."""
         context = self._context
+        self._draining = True
         ran = self.run_retried_runs()
         self.ensure_row()
         job = context.adapter.reserve_scheduled_job(
@@ -296,8 +278,9 @@ class ScheduledRunner:
 
     def request_stop_of_running(self) -> None:
         with self._lock:
-            if self._running is not None:
-                self._running.stop_requested.set()
+            running = self._running
+        if running is not None:
+            self._executor.stop_running(running.id, "shutdown")
 
     @property
     def running_job(self) -> Job | None:
@@ -324,43 +307,9 @@ class ScheduledRunner:
             key=scheduled.key, schedule_text=scheduled.schedule_text, available_at=due
         )
 
-    def _report(self, job: Job, outcome: Outcome, duration: float) -> None:
-        if isinstance(outcome, Succeeded):
-            self._emit(
-                JobSucceeded(
-                    job_id=job.id, name=job.name, attempts=job.attempts, duration_seconds=duration
-                )
-            )
-        elif isinstance(outcome, Failed):
-            self._emit(
-                JobFailed(
-                    job_id=job.id, name=job.name, attempts=job.attempts, error=outcome.exception
-                )
-            )
-        elif isinstance(outcome, RetryLater):
-            self._emit(
-                JobRetried(
-                    job_id=job.id,
-                    name=job.name,
-                    attempts=job.attempts,
-                    available_at=outcome.available_at,
-                    error=outcome.last_error,
-                )
-            )
-        next_row = getattr(outcome, "next_scheduled", None)
-        if isinstance(next_row, ScheduledNext):
-            self._emit(
-                JobScheduled(
-                    name=next_row.key,
-                    available_at=next_row.available_at,
-                    schedule=next_row.schedule_text,
-                    reason="next run",
-                )
-            )
-
     def _sleep(self, timeout: float) -> None:
         if timeout > 0:
-            self._wake.wait(timeout)
+            self._context.clock.wait(self._wake, timeout)
             self._wake.clear()
 
     def _emit(self, event: Event) -> None:

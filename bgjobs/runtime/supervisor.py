@@ -13,24 +13,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol
 
 from bgjobs.events import QueueErrored
+from bgjobs.runtime.config import RestartTolerance
 from bgjobs.runtime.context import RuntimeContext, describe_exception
+
+__all__ = ["RestartTolerance", "Service", "Supervisor"]
 
 
 class Service(Protocol):
     name: str
 
     def run(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RestartTolerance:
-    max_restarts: int = 3
-    within: timedelta = timedelta(seconds=5)
 
 
 class Supervisor:

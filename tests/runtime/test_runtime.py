@@ -314,7 +314,8 @@ def test_stop_timeout_leaves_job_reserved_and_another_process_rescues_it(
         wait_until(lambda: len(runs) == 2)
         wait_until(lambda: getattr(adapter.get_job(job.id), "state", None) == "succeeded")
         release.set()  # the first owner's handler now ends: its late outcome is never applied
-        time.sleep(0.3)
+        # Its slot comes back only after the outcome was handed over (and refused).
+        wait_until(lambda: first._queues[0]._in_use == 0)
         done = adapter.get_job(job.id)
         assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
         assert done.attempts == 2
@@ -520,9 +521,10 @@ def test_graceful_stop_longer_than_the_lease_keeps_heartbeating(adapter: Adapter
     second = builder().build()  # sweeps every 100 ms while the first one stops
     try:
         first.stop(timeout=10)
+        # The first process's own outcome was applied, so no sweep took the job from it
+        # (that would have fenced the outcome out), and a finished job is never claimed.
         done = adapter.get_job(job.id)
         assert done is not None and done.state == "succeeded"  # type: ignore[union-attr]
-        time.sleep(0.5)
         assert runs == [first.worker_id]
     finally:
         second.stop()
@@ -534,10 +536,11 @@ def test_a_changed_schedule_is_taken_over_at_build_only(adapter: Adapter) -> Non
             ScheduledJob(Worker("sync", lambda job: None), text).with_poll_interval(FAST)
         )
 
-    old = sched("every 2 hours").build()
-    new = sched("every 3 hours").build()  # the last deploy wins...
+    old = sched("every 2 hours").build(start=False)
+    new = sched("every 3 hours").build(start=False)  # the last deploy wins...
     try:
-        time.sleep(0.5)  # ...and the old one's periodic checks do not take it back
+        for _ in range(3):  # ...and the old one's periodic checks do not take it back
+            old._scheduled[0].ensure_row()
         found = adapter.get_scheduled_job("sync")
         assert found is not None and found[1] == "every 3 hours"
         rows = [j for j in adapter.list_jobs("jobs") if isinstance(j, Job)]

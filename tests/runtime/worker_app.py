@@ -8,6 +8,7 @@ and written with O_APPEND, so lines from many processes never interleave.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import timedelta
@@ -49,6 +50,20 @@ def tick(job: Job) -> None:
     _log("tick", job)
 
 
+def until_stopped(job: Job) -> str:
+    """Runs until asked to stop, then logs why and returns normally (a "success")."""
+    _log("start", job)
+    job.stop_requested.wait(60)
+    _log(f"stopped-{job.stop_reason}", job)
+    return "finished anyway"
+
+
+async def async_noop(job: Job) -> dict[str, object]:
+    await asyncio.sleep(0)
+    _log("run", job)
+    return {"n": job.payload}
+
+
 def builder() -> BgJobsBuilder:
     env = os.environ
     poll = timedelta(milliseconds=int(env.get("POLL_MS", "200")))
@@ -57,6 +72,8 @@ def builder() -> BgJobsBuilder:
         .with_worker(Worker("noop", noop))
         .with_worker(Worker("slow", slow))
         .with_worker(Worker("crash", crash))
+        .with_worker(Worker("until_stopped", until_stopped))
+        .with_worker(Worker("async_noop", async_noop))
         .with_max_concurrent_jobs(int(env.get("CONCURRENCY", "4")))
         .with_max_retries(int(env.get("MAX_RETRIES", "2")))
         .with_retry_backoff(timedelta(0))

@@ -11,12 +11,16 @@
 -- rides in the same statement, so jobs and announcement commit together in
 -- one round trip. Returns the inserted ids (and one NULL row if notified).
 WITH inserted AS (
-    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
-    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key
+    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key,
+                      timeout_seconds)
+    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key,
+           n.timeout_seconds
     FROM ROWS FROM (
              json_to_recordset(%(rows)s::json) AS (id text, name text, payload text,
-                 available_at timestamptz, queue text, priority integer, unique_key text)
-         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key, position)
+                 available_at timestamptz, queue text, priority integer, unique_key text,
+                 timeout_seconds double precision)
+         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key,
+                                timeout_seconds, position)
     ORDER BY n.position
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -31,12 +35,16 @@ SELECT NULL FROM notified
 -- A retry after a lost connection: the first attempt may have committed, and
 -- its jobs may even have run and finished since. Never insert those again.
 WITH inserted AS (
-    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
-    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key
+    INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key,
+                      timeout_seconds)
+    SELECT n.id, n.name, n.payload, 0, %(now)s, n.available_at, n.queue, n.priority, n.unique_key,
+           n.timeout_seconds
     FROM ROWS FROM (
              json_to_recordset(%(rows)s::json) AS (id text, name text, payload text,
-                 available_at timestamptz, queue text, priority integer, unique_key text)
-         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key, position)
+                 available_at timestamptz, queue text, priority integer, unique_key text,
+                 timeout_seconds double precision)
+         ) WITH ORDINALITY AS n(id, name, payload, available_at, queue, priority, unique_key,
+                                timeout_seconds, position)
     WHERE NOT EXISTS (SELECT 1 FROM jobs_succeeded s WHERE s.id = n.id)
       AND NOT EXISTS (SELECT 1 FROM jobs_failed f WHERE f.id = n.id)
     ORDER BY n.position
@@ -51,7 +59,7 @@ SELECT NULL FROM notified
 
 -- name: copy_jobs
 -- Fresh ids, no unique keys: nothing to conflict with, so the fastest way in.
-COPY jobs (id, name, payload, created_at, available_at, queue, priority) FROM STDIN
+COPY jobs (id, name, payload, created_at, available_at, queue, priority, timeout_seconds) FROM STDIN
 
 -- name: jobs_by_id_or_unique_key
 SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]) OR unique_key = ANY(%(keys)s::text[])
@@ -91,7 +99,7 @@ RETURNING j.*
 
 -- name: claim_limited_jobs
 -- The claim of a queue with a global concurrency or rate limit: see the
--- function in migration 0002 for why it is a function.
+-- function in migration 0003 for why it is a function.
 SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
                                  %(concurrency)s, %(rate)s, %(per)s::interval, %(look_first)s)
 
@@ -110,18 +118,19 @@ WHERE j.reserved_by = %(owner)s AND j.reserved_at = %(now)s
 
 -- name: succeed_jobs
 WITH lease AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[])
-        AS l(id, owner, attempts)
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[],
+                         %(results)s::text[])
+        AS l(id, owner, attempts, result)
 ), moved AS (
     DELETE FROM jobs j USING lease l
     WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
-    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at, j.available_at,
-              j.unique_key
+    RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at,
+              j.available_at, l.result, j.unique_key
 ), inserted AS (
     INSERT INTO jobs_succeeded
         (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at,
-         unique_key)
-    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s,
+         result, unique_key)
+    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s, result,
            unique_key
     FROM moved
     RETURNING id
@@ -178,11 +187,14 @@ SELECT l.id,
 FROM lease l
 
 -- name: release_jobs
+-- available_at is set for a snoozed job, NULL for one that never started.
 WITH lease AS (
-    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[])
-        AS l(id, owner, attempts)
+    SELECT * FROM unnest(%(ids)s::text[], %(owners)s::text[], %(attempts)s::int[],
+                         %(available_ats)s::timestamptz[])
+        AS l(id, owner, attempts, available_at)
 ), updated AS (
-    UPDATE jobs j SET reserved_at = NULL, reserved_by = NULL, attempts = j.attempts - 1
+    UPDATE jobs j SET reserved_at = NULL, reserved_by = NULL, attempts = j.attempts - 1,
+                      available_at = coalesce(l.available_at, j.available_at)
     FROM lease l
     WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
     RETURNING j.id
@@ -224,7 +236,9 @@ VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker
-UPDATE jobs_workers SET heartbeat_at = %(now)s WHERE id = %(id)s
+UPDATE jobs_workers SET heartbeat_at = %(now)s,
+                        abandoned_threads = coalesce(%(abandoned_threads)s::int, abandoned_threads)
+WHERE id = %(id)s
 
 -- name: remove_worker
 DELETE FROM jobs_workers WHERE id = %(id)s
@@ -321,6 +335,29 @@ WITH taken AS (
 INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
 SELECT id, name, payload, 0, created_at, %(now)s, queue, priority, exception FROM taken
 RETURNING *
+
+-- name: cancel_waiting_job
+-- Only an unreserved job moves. A claim racing with us either took it first
+-- (the DELETE re-checks the row it waited for and skips it: it is running) or
+-- waits for us and finds it gone.
+WITH taken AS (
+    DELETE FROM jobs WHERE id = %(id)s AND reserved_by IS NULL
+    RETURNING id, name, payload, attempts, queue, priority, created_at, available_at
+)
+INSERT INTO jobs_failed
+    (id, name, payload, attempts, queue, priority, created_at, available_at,
+     exception, traceback, failed_at)
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at,
+       %(exception)s, '', %(now)s
+FROM taken
+RETURNING id
+
+-- name: request_cancel
+UPDATE jobs SET cancel_requested = true WHERE id = %(id)s AND reserved_by IS NOT NULL
+RETURNING id
+
+-- name: cancel_requests
+SELECT id FROM jobs WHERE reserved_by = %(owner)s AND cancel_requested
 
 -- name: delete_waiting
 DELETE FROM jobs WHERE id = %(id)s

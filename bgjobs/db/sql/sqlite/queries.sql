@@ -4,8 +4,9 @@
 
 -- name: insert_job
 -- Positional: run with executemany, once per job, where binding by position is cheaper.
-INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key)
-VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, unique_key,
+                  timeout_seconds)
+VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 
 -- name: recently_succeeded_by_key
@@ -55,7 +56,7 @@ WHERE reserved_by IS NOT NULL
 
 -- name: last_start
 -- The newest start recorded for a rate-limited queue (rows are in time order,
--- numbered by `total`; see migration 0002 of PostgreSQL).
+-- numbered by `total`; see migration 0003 of PostgreSQL).
 SELECT reserved_at, total FROM jobs_queue_starts
 WHERE queue = :queue ORDER BY reserved_at DESC, total DESC LIMIT 1
 
@@ -78,9 +79,10 @@ RETURNING *
 
 -- name: copy_to_succeeded
 INSERT INTO jobs_succeeded
-    (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at,
+    (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at, result,
      unique_key)
-SELECT id, name, payload, attempts, queue, priority, created_at, available_at, :now, unique_key
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at, :now, :result,
+       unique_key
 FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
 
 -- name: copy_to_failed
@@ -100,7 +102,9 @@ UPDATE jobs SET reserved_at = NULL, reserved_by = NULL,
 WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
 
 -- name: release_job
-UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, attempts = attempts - 1
+-- :available_at is set for a snoozed job, NULL for one that never started.
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, attempts = attempts - 1,
+                available_at = coalesce(:available_at, available_at)
 WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
 
 -- name: was_succeeded
@@ -144,7 +148,9 @@ VALUES (:id, :hostname, :pid, :now, :now)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker
-UPDATE jobs_workers SET heartbeat_at = :now WHERE id = :id
+UPDATE jobs_workers SET heartbeat_at = :now,
+                        abandoned_threads = coalesce(:abandoned_threads, abandoned_threads)
+WHERE id = :id
 
 -- name: remove_worker
 DELETE FROM jobs_workers WHERE id = :id
@@ -232,6 +238,25 @@ DELETE FROM jobs_failed WHERE id = :id RETURNING *
 -- name: insert_retried_job
 INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
 VALUES (:id, :name, :payload, 0, :created_at, :now, :queue, :priority, :last_error)
+
+-- name: cancel_waiting_job
+-- Only an unreserved job: a running one is asked to stop instead (request_cancel).
+INSERT INTO jobs_failed
+    (id, name, payload, attempts, queue, priority, created_at, available_at,
+     exception, traceback, failed_at)
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at,
+       :exception, '', :now
+FROM jobs WHERE id = :id AND reserved_by IS NULL
+
+-- name: delete_unreserved_job
+DELETE FROM jobs WHERE id = :id AND reserved_by IS NULL
+
+-- name: request_cancel
+UPDATE jobs SET cancel_requested = 1 WHERE id = :id AND reserved_by IS NOT NULL
+
+-- name: cancel_requests
+SELECT id FROM jobs INDEXED BY jobs_reserved_by
+WHERE reserved_by = :owner AND cancel_requested
 
 -- name: delete_waiting
 DELETE FROM jobs WHERE id = :id
