@@ -35,7 +35,7 @@ def _queues(row: WorkerRow) -> list[str] | None:
             value = json.loads(value)
         except ValueError:
             return None
-    return [str(name) for name in value] if isinstance(value, list) else None
+    return [str(name) for name in value] if isinstance(value, list | tuple) else None
 
 
 def run(args: argparse.Namespace) -> int:
