@@ -532,18 +532,23 @@ def _rate_window(
     the window are a prefix of the numbering, found with one index probe. Also
     forgets starts older than two windows.
     """
-    last = _rows(conn, _Q["last_start"], {"queue": queue})
-    moment, total = now, 0
-    if last:
-        total = int(last[0]["total"])
-        moment = max(now, from_sqlite_time(last[0]["reserved_at"]))
-    window = {"queue": queue, "window_start": to_sqlite_time(moment - per)}
-    before = _scalar(conn, _Q["last_start_before_window"], window)
+    window = {"queue": queue, "window_start": to_sqlite_time(now - per)}
+    rows = _rows(conn, _Q["rate_window"], window)
+    if not rows:
+        return now, 0, 0
+    row = rows[0]
+    moment, total = now, int(row["total"])
+    last = from_sqlite_time(row["last_at"])
+    if last > now:  # our clock reads earlier than the last start: claim at that start
+        moment = last
+        window["window_start"] = to_sqlite_time(moment - per)
+        row = _rows(conn, _Q["rate_window"], window)[0]
+    before = row["before"]
     if before is None:  # every start kept is inside the window
-        first = _scalar(conn, _Q["first_start"], {"queue": queue})
-        before = total if first is None else int(first) - 1
-    forget = {"queue": queue, "margin_start": to_sqlite_time(moment - 2 * per)}
-    conn.execute(_Q["forget_old_starts"], forget)
+        before = int(row["first"]) - 1
+    if row["first_at"] <= to_sqlite_time(moment - 2 * per):
+        forget = {"queue": queue, "margin_start": to_sqlite_time(moment - 2 * per)}
+        conn.execute(_Q["forget_old_starts"], forget)
     return moment, total, total - int(before)
 
 

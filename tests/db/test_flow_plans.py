@@ -56,9 +56,7 @@ def _sqlite_plans(url: str) -> dict[str, str]:
         plans = {}
         for name in (
             "count_limited_running",
-            "last_start",
-            "last_start_before_window",
-            "first_start",
+            "rate_window",
             "forget_old_starts",
             "count_claimable",
             "claim_jobs",

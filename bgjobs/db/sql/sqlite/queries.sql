@@ -54,19 +54,20 @@ WHERE reserved_by IS NOT NULL
   AND name IN (SELECT value FROM json_each(:names))
   AND (queue IS NULL OR queue = :queue)
 
--- name: last_start
--- The newest start recorded for a rate-limited queue (rows are in time order,
--- numbered by `total`; see migration 0003 of PostgreSQL).
-SELECT reserved_at, total FROM jobs_queue_starts
-WHERE queue = :queue ORDER BY reserved_at DESC, total DESC LIMIT 1
-
--- name: last_start_before_window
-SELECT total FROM jobs_queue_starts
-WHERE queue = :queue AND reserved_at <= :window_start
-ORDER BY reserved_at DESC, total DESC LIMIT 1
-
--- name: first_start
-SELECT total FROM jobs_queue_starts WHERE queue = :queue ORDER BY reserved_at, total LIMIT 1
+-- name: rate_window
+-- For a rate-limited queue (rows are in time order, numbered by `total`; see
+-- migration 0003 of PostgreSQL): the newest start, the newest one before the
+-- window, and the oldest one kept. Three probes of the primary key.
+SELECT l.reserved_at AS last_at, l.total AS total,
+       (SELECT b.total FROM jobs_queue_starts b
+        WHERE b.queue = :queue AND b.reserved_at <= :window_start
+        ORDER BY b.reserved_at DESC, b.total DESC LIMIT 1) AS before,
+       (SELECT f.reserved_at FROM jobs_queue_starts f
+        WHERE f.queue = :queue ORDER BY f.reserved_at, f.total LIMIT 1) AS first_at,
+       (SELECT f.total FROM jobs_queue_starts f
+        WHERE f.queue = :queue ORDER BY f.reserved_at, f.total LIMIT 1) AS first
+FROM (SELECT reserved_at, total FROM jobs_queue_starts
+      WHERE queue = :queue ORDER BY reserved_at DESC, total DESC LIMIT 1) AS l
 
 -- name: log_limited_starts
 INSERT INTO jobs_queue_starts (queue, reserved_at, total)

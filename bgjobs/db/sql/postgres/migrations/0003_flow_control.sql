@@ -59,6 +59,7 @@ DECLARE
     v_total bigint := 0;
     v_last timestamptz;
     v_before bigint;
+    v_first bigint;
     v_started bigint := 0;
 BEGIN
     IF p_look_first AND NOT EXISTS (
@@ -79,23 +80,30 @@ BEGIN
         END IF;
     END IF;
     IF p_rate IS NOT NULL THEN
-        SELECT reserved_at, total INTO v_last, v_total FROM jobs_queue_starts
-        WHERE queue = p_queue ORDER BY reserved_at DESC, total DESC LIMIT 1;
+        -- The newest start, the newest before the window and the oldest kept:
+        -- three probes of the primary key in one statement.
+        SELECT l.reserved_at, l.total,
+               (SELECT b.total FROM jobs_queue_starts b
+                WHERE b.queue = p_queue AND b.reserved_at <= greatest(p_now, l.reserved_at) - p_per
+                ORDER BY b.reserved_at DESC, b.total DESC LIMIT 1),
+               (SELECT f.total FROM jobs_queue_starts f
+                WHERE f.queue = p_queue ORDER BY f.reserved_at, f.total LIMIT 1)
+        INTO v_last, v_total, v_before, v_first
+        FROM (SELECT reserved_at, total FROM jobs_queue_starts
+              WHERE queue = p_queue ORDER BY reserved_at DESC, total DESC LIMIT 1) AS l;
         v_now := greatest(p_now, v_last);
         v_total := coalesce(v_total, 0);
-        SELECT total INTO v_before FROM jobs_queue_starts
-        WHERE queue = p_queue AND reserved_at <= v_now - p_per
-        ORDER BY reserved_at DESC, total DESC LIMIT 1;
-        IF v_before IS NULL THEN
-            -- Every start kept is inside the window (older ones were before it).
-            SELECT total - 1 INTO v_before FROM jobs_queue_starts
-            WHERE queue = p_queue ORDER BY reserved_at, total LIMIT 1;
-        END IF;
-        v_started := v_total - coalesce(v_before, v_total);
-        DELETE FROM jobs_queue_starts WHERE queue = p_queue AND reserved_at <= v_now - 2 * p_per;
+        -- No start before the window: every start kept is inside it (older
+        -- ones, already forgotten, were before it).
+        v_started := v_total - coalesce(v_before, v_first - 1, v_total);
     END IF;
     RETURN QUERY
-    WITH running AS (
+    WITH forgotten AS (
+        -- Starts more than two windows old (one window of margin for claims
+        -- whose clocks read a little earlier); none when there is no rate limit.
+        DELETE FROM jobs_queue_starts
+        WHERE queue = p_queue AND reserved_at <= v_now - 2 * p_per
+    ), running AS (
         SELECT count(*) AS n FROM jobs
         WHERE reserved_by IS NOT NULL AND p_concurrency IS NOT NULL
           AND name = ANY(p_names) AND (queue IS NULL OR queue = p_queue)
