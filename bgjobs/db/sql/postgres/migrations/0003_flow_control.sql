@@ -45,7 +45,9 @@ CREATE INDEX jobs_succeeded_unique_key ON jobs_succeeded (unique_key, succeeded_
 -- just bulk-filled and never analyzed, the planner would count the few
 -- reserved jobs by reading the whole table, and claim by sorting every due job
 -- instead of walking jobs_claim_order; every statement here has an index made
--- for it, so these settings only take the wrong plans away.
+-- for it, so these settings only take the wrong plans away. Generic plans,
+-- made once per connection: planning the claim afresh on every call would
+-- cost more than running it.
 CREATE FUNCTION jobs_claim_limited(
     p_names text[], p_queue text, p_limit integer, p_owner text, p_now timestamptz,
     p_concurrency integer, p_rate integer, p_per interval, p_look_first boolean
@@ -53,6 +55,7 @@ CREATE FUNCTION jobs_claim_limited(
 LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
 SET enable_sort = off
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_now timestamptz := p_now;
