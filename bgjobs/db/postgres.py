@@ -255,6 +255,10 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             # A queue whose last claim found work skips the look for due jobs.
             "look_first": not self._busy_limited.get(queue, False),
         }
+        # Run as the plain claim is. (A rate-limited claim may reserve its jobs
+        # a moment after `now`, at the last recorded start: a second run after
+        # a lost COMMIT then claims afresh, and the monitor's sweep of
+        # reservations no thread tracks gives the first run's jobs back.)
         rows = self._run(Claim(_Q["claim_limited_jobs"], params), transaction=True)
         self._busy_limited[queue] = bool(rows)
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
