@@ -257,8 +257,9 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         }
         # Run as the plain claim is. (A rate-limited claim may reserve its jobs
         # a moment after `now`, at the last recorded start: a second run after
-        # a lost COMMIT then claims afresh, and the monitor's sweep of
-        # reservations no thread tracks gives the first run's jobs back.)
+        # a lost COMMIT does not recognise them and claims afresh; the first
+        # run's jobs stay reserved by this process until it stops and they are
+        # rescued, unless a sweep of untracked reservations gives them back.)
         rows = self._run(Claim(_Q["claim_limited_jobs"], params), transaction=True)
         self._busy_limited[queue] = bool(rows)
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
