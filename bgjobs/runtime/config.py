@@ -137,25 +137,17 @@ class Queue:
         if self.job_timeout is not None:
             _positive_timedelta(self.job_timeout, f"job timeout of {where}")
         _non_negative_timedelta(self.timeout_grace, f"timeout grace of {where}")
+        _limits(self.limits, where)
 
     def with_global_concurrency(self, n: int) -> Queue:
-        """At most `n` jobs claimed by queues of this name run at once, across every
-        process and host (enforced by the database in the claim)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigurationError(
-                f"global concurrency of queue {self.name!r} must be a whole number >= 1 (got {n!r})"
-            )
+        """At most `n` jobs this queue could claim (its job names, routed to its name or to
+        no queue) run at once, across every process and host (enforced in the claim)."""
         return replace(self, limits=replace(self.limits, concurrency=n))
 
     def with_rate_limit(self, n: int, per: timedelta = timedelta(seconds=1)) -> Queue:
         """At most `n` jobs of this queue name start in any window of length `per`
         (a sliding window over claim times), across every process and host."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ConfigurationError(
-                f"rate limit of queue {self.name!r} must be a whole number >= 1 (got {n!r})"
-            )
-        period = _positive_timedelta(per, "rate limit period")
-        return replace(self, limits=replace(self.limits, rate=n, per=period))
+        return replace(self, limits=replace(self.limits, rate=n, per=per))
 
     def with_worker(self, worker: Worker) -> Queue:
         if not isinstance(worker, Worker):
@@ -248,3 +240,13 @@ class ScheduledJob:
         if not callable(listener):
             raise ConfigurationError(f"an event listener must be callable (got {listener!r})")
         return replace(self, listeners=(*self.listeners, listener))
+
+
+def _limits(limits: QueueLimits, where: str) -> None:
+    if not isinstance(limits, QueueLimits):
+        raise ConfigurationError(f"limits of {where}: expected QueueLimits, got {limits!r}")
+    for what, value in (("global concurrency", limits.concurrency), ("rate limit", limits.rate)):
+        if value is not None:
+            _whole_number(value, f"{what} of {where}", minimum=1)
+    if limits.rate is not None:
+        _positive_timedelta(limits.per, f"rate limit period of {where}")  # type: ignore[arg-type]

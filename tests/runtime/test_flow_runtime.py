@@ -15,6 +15,7 @@ import bgjobs
 from bgjobs import Job, JobRequest, Queue, Worker
 from bgjobs.db import adapter_from_url
 from bgjobs.db.base import BaseAdapter
+from bgjobs.errors import ConfigurationError
 
 
 class CountingClaims:
@@ -115,3 +116,20 @@ def test_drain_obeys_the_rate_limit(database_url: str) -> None:
     finally:
         bg.stop()
         adapter.close()
+
+
+@pytest.mark.parametrize(
+    ("configure", "mentions"),
+    [
+        (lambda q: q.with_global_concurrency(0), "global concurrency of queue 'api'"),
+        (lambda q: q.with_global_concurrency(True), "global concurrency"),
+        (lambda q: q.with_rate_limit(0), "rate limit of queue 'api'"),
+        (lambda q: q.with_rate_limit(5, per=timedelta(0)), "rate limit period"),
+        (lambda q: q.with_rate_limit(5, per=3), "rate limit period"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_limits_are_refused_when_configured(configure: Any, mentions: str) -> None:
+    queue = Queue("api").with_worker(Worker("call", lambda job: None))
+    with pytest.raises(ConfigurationError, match=mentions):
+        configure(queue)
+    assert queue.limits == Queue("api").limits  # the original is unchanged
