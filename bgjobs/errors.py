@@ -13,8 +13,8 @@
     └── ForkedRuntimeError                    a runtime built before os.fork() used in the child
 
 `WorkerLost`, `JobTimeout` and `Cancelled` are not raised to users: they
-name failures recorded in jobs_failed (a job that crashed its worker process
-on every attempt, a run that outlived its timeout, a cancelled job).
+name failures recorded in jobs_failed (the process holding a job was lost on
+its last allowed run, a run that outlived its timeout, a cancelled job).
 `Snooze` is raised by handlers, not by bgjobs: it puts the job back for later.
 """
 
@@ -124,7 +124,7 @@ class ForkedRuntimeError(BgJobsError):
 
 
 class WorkerLost(BgJobsError):
-    """The job's worker process died while running it, on every allowed attempt."""
+    """The process holding the job was lost on its last allowed run, before an outcome."""
 
 
 class JobTimeout(BgJobsError):

@@ -14,6 +14,10 @@ from bgjobs.errors import ConfigurationError, PayloadError
 
 #: The largest payload accepted, measured as its UTF-8 JSON encoding.
 MAX_PAYLOAD_BYTES: Final = 1024 * 1024
+#: The longest job name or queue name, in UTF-8 bytes (255 ASCII characters).
+MAX_NAME_BYTES: Final = 255
+#: The longest unique key, in UTF-8 bytes: PostgreSQL's unique index holds about 2,700.
+MAX_UNIQUE_KEY_BYTES: Final = 1024
 
 # One encoder for every payload: json.dumps with options builds a new one per call.
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -37,8 +41,7 @@ class JobRequest:
     timeout: timedelta | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"job name must be a non-empty string (got {self.name!r})")
+        check_stored_text(self.name, "job name", MAX_NAME_BYTES)
 
     def available_at(self, when: datetime) -> JobRequest:
         """Run no earlier than `when` (an aware datetime)."""
@@ -54,8 +57,7 @@ class JobRequest:
 
     def on_queue(self, name: str) -> JobRequest:
         """Only the queue with this name may claim the job."""
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"queue name must be a non-empty string (got {name!r})")
+        check_stored_text(name, "queue", MAX_NAME_BYTES)
         return replace(self, queue=name)
 
     def with_priority(self, priority: int) -> JobRequest:
@@ -72,8 +74,7 @@ class JobRequest:
         With `for_`, a job with this key that succeeded less than `for_` ago
         blocks a new one too; the enqueue returns that succeeded job.
         """
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"unique key must be a non-empty string (got {key!r})")
+        check_stored_text(key, "unique key", MAX_UNIQUE_KEY_BYTES)
         if for_ is not None and (not isinstance(for_, timedelta) or for_ <= timedelta(0)):
             raise ValueError(f"for_ must be a positive timedelta or None (got {for_!r})")
         return replace(self, unique_key=key, unique_for=for_)
@@ -173,15 +174,36 @@ class Worker:
     handler: Handler
 
     def __post_init__(self) -> None:
-        if not isinstance(self.job_name, str) or not self.job_name:
-            raise ConfigurationError(
-                f"Worker job_name: expected a non-empty string, got {self.job_name!r}"
-            )
+        try:
+            check_stored_text(self.job_name, "job_name", MAX_NAME_BYTES)
+        except ValueError as exc:
+            raise ConfigurationError(f"Worker {exc}") from None
         if not callable(self.handler):
             raise ConfigurationError(
                 f"handler of job {self.job_name!r}: expected a callable taking the job, "
                 f"got {self.handler!r}"
             )
+
+
+def check_stored_text(value: object, what: str, max_bytes: int) -> None:
+    """Names, queues and keys: non-empty strings of valid UTF-8, at most `max_bytes` long.
+
+    ValueError says which rule was broken; nothing reaches the database.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{what} must be a non-empty string (got {value!r})")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} is not valid UTF-8: {exc.reason} {value[exc.start : exc.end]!r} "
+            f"at index {exc.start}"
+        ) from None
+    if size > max_bytes:
+        raise ValueError(
+            f"{what} is {size} bytes of UTF-8; at most {max_bytes} are allowed "
+            f"(got {value[:40]!r}...)"
+        )
 
 
 def encode_payload(payload: Any, what: str = "payload") -> str:
@@ -194,7 +216,15 @@ def encode_payload(payload: Any, what: str = "payload") -> str:
         text = _ENCODER.encode(payload)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not a JSON value: {exc}") from exc
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # A lone surrogate ("\ud800", e.g. from os.fsdecode of a bad file name)
+        # is a Python str but no UTF-8 text: no database could store it.
+        raise PayloadError(
+            f"{what} is not valid UTF-8: {exc.reason} {text[exc.start : exc.end]!r} "
+            f"near {text[max(0, exc.start - 20) : exc.start]!r}"
+        ) from None
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadError(
             f"{what} is {size} bytes encoded; at most {MAX_PAYLOAD_BYTES} bytes are allowed"
@@ -205,6 +235,43 @@ def encode_payload(payload: Any, what: str = "payload") -> str:
 def decode_payload(text: str | None) -> Any:
     """The payload value stored as JSON text (None for a NULL column)."""
     return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadablePayload:
+    """Stands in for a stored payload that is not valid JSON (or nests too deep to decode).
+
+    bgjobs never stores such a payload, but raw SQL, another application or a
+    bad migration can. Listings and `get_job` show it as this value instead of
+    failing; a claim fails the job at once (PayloadError in jobs_failed) rather
+    than handing it to a handler.
+    """
+
+    text: str  # the stored text, cut to 200 characters
+    error: str  # why it could not be decoded
+
+    def __str__(self) -> str:
+        return f"<unreadable payload: {self.error}>"
+
+
+def read_payload(text: str | None) -> Any:
+    """The stored payload decoded, or an UnreadablePayload saying why it could not be."""
+    try:
+        if text is not None and not text.isascii():
+            # Bytes that were not UTF-8 arrive as lone surrogates (the SQLite
+            # adapter reads text leniently, so one bad row cannot fail a whole read).
+            text.encode("utf-8")
+        return decode_payload(text)
+    except RecursionError:
+        problem = "not valid JSON: it nests too deep to decode"
+    except UnicodeEncodeError as exc:
+        problem = f"not valid UTF-8 text (a bad byte at character {exc.start})"
+    except ValueError as exc:  # json.JSONDecodeError
+        problem = f"not valid JSON: {exc}"
+    assert text is not None  # NULL decodes to None
+    shown = text if len(text) <= 200 else text[:197] + "..."
+    printable = shown.encode("utf-8", "backslashreplace").decode("utf-8")
+    return UnreadablePayload(text=printable, error=problem)
 
 
 def _check_json_value(value: Any, where: str, depth: int = 0) -> None:

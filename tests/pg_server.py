@@ -86,6 +86,7 @@ class PostgresServer:
     root: Path
     port: int
     as_user: str | None  # run the binaries as this user (when we are root)
+    max_connections: int = 200
 
     @property
     def datadir(self) -> Path:
@@ -144,21 +145,25 @@ class PostgresServer:
         except OSError:
             return ""
 
+    def _options(self, max_connections: int) -> str:
+        return " ".join(
+            [
+                "-c listen_addresses=127.0.0.1",
+                f"-c port={self.port}",
+                f"-c unix_socket_directories={shlex.quote(str(self.root))}",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                f"-c max_connections={max_connections}",
+            ]
+        )
+
     def _start(self, max_connections: int) -> None:
         last_error: Exception | None = None
+        self.max_connections = max_connections
         for _ in range(8):
             self.port = _free_port()
-            options = " ".join(
-                [
-                    "-c listen_addresses=127.0.0.1",
-                    f"-c port={self.port}",
-                    f"-c unix_socket_directories={shlex.quote(str(self.root))}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    f"-c max_connections={max_connections}",
-                ]
-            )
+            options = self._options(max_connections)
             try:
                 self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options)
                 return
@@ -177,6 +182,15 @@ class PostgresServer:
     def restart(self) -> None:
         """`pg_ctl restart -m fast`: every session is cut, the server comes back."""
         self.pg_ctl("restart", "-m", "fast", "-w", "-t", "60", "-l", str(self.logfile))
+
+    def shut_down(self) -> None:
+        """`pg_ctl stop -m fast`: an outage; `start_again()` ends it on the same port."""
+        self.pg_ctl("stop", "-m", "fast", "-w", "-t", "60")
+
+    def start_again(self) -> None:
+        """Start the cluster stopped by shut_down(), on the same port."""
+        options = self._options(self.max_connections)
+        self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options)
 
     def stop(self) -> None:
         """Stop the server and delete its directory."""

@@ -5,8 +5,16 @@ from __future__ import annotations
 from hypothesis import assume
 from hypothesis import strategies as st
 
+from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import BOUNDS, MAX_DAYS_IN_MONTH, DayRule
 from bgjobs.schedule.model import Schedule, step_values
+from bgjobs.schedule.month_days import (
+    LastDay,
+    LastWeekday,
+    NearestWeekday,
+    NthWeekday,
+    RelativeDay,
+)
 
 #: Zones with interesting daylight-saving rules, plus UTC.
 ZONES = (
@@ -55,16 +63,52 @@ def schedules(draw: st.DrawFn, zones: tuple[str, ...] = ZONES) -> Schedule:
         if min(dom) > max(MAX_DAYS_IN_MONTH[m - 1] for m in month_set):
             kwargs["month"] = None
     kwargs["timezone"] = draw(st.sampled_from(zones))
+    if draw(st.integers(0, 3)) == 0:
+        return _with_picked_days(draw, kwargs)
     return Schedule(**kwargs)  # type: ignore[arg-type]
+
+
+def relative_days() -> st.SearchStrategy[frozenset[RelativeDay]]:
+    """`L`, `L-N`, `LW` and `NW` items."""
+    one: st.SearchStrategy[RelativeDay] = st.one_of(
+        st.builds(LastDay, st.integers(0, 30)),
+        st.just(LastWeekday()),
+        st.builds(NearestWeekday, st.integers(1, 31)),
+    )
+    return st.frozensets(one, min_size=1, max_size=3)
+
+
+def nth_weekdays() -> st.SearchStrategy[frozenset[NthWeekday]]:
+    """`D#N` and `DL` items."""
+    nth = st.sampled_from([1, 2, 3, 4, 5, -1])
+    return st.frozensets(st.builds(NthWeekday, st.integers(1, 7), nth), min_size=1, max_size=3)
+
+
+def _with_picked_days(draw: st.DrawFn, kwargs: dict[str, object]) -> Schedule:
+    """The schedule with relative days added to one or both day fields."""
+    if draw(st.booleans()):
+        kwargs["relative_days"] = draw(relative_days())
+        if draw(st.booleans()):
+            kwargs["day_of_month"] = None  # the relative days alone
+    if draw(st.booleans()) or "relative_days" not in kwargs:
+        kwargs["nth_weekdays"] = draw(nth_weekdays())
+        if draw(st.booleans()):
+            kwargs["day_of_week"] = None
+    both = kwargs["day_of_month"] is not None or "relative_days" in kwargs
+    both = both and (kwargs["day_of_week"] is not None or "nth_weekdays" in kwargs)
+    kwargs["day_rule"] = draw(st.sampled_from(DayRule)) if both else DayRule.AND
+    try:
+        return Schedule(**kwargs)  # type: ignore[arg-type]
+    except ScheduleValidationError:
+        assume(False)  # a combination that can never fire (`L-30` in February only)
+        raise
 
 
 # ------------------------------------------------------------------ cron text
 # Classic cron lines that Debian cron, cronsim and bgjobs all read the same way:
 # names in any case, `*`, `*/N`, `N`, `A-B`, `A-B/N` and `N/S` items; Sunday as
 # 0 or 7. Left out on purpose: `a-a/n` (cronsim reads it as `a/n`, Debian cron
-# and bgjobs as `a`), minute and hour lists that start with `*` but are not `*`
-# or `*/N` alone (bgjobs refuses them: the leading star changes the DST rule
-# and cannot be kept), and lines that can never fire (such as `0 0 30 2 *`).
+# and bgjobs as `a`) and lines that can never fire (such as `0 0 30 2 *`).
 
 CRON_MONTH_NAMES = (
     "jan",

@@ -21,7 +21,7 @@ from bgjobs.cli.worker import load_builder
 from bgjobs.clock import SYSTEM_CLOCK
 from bgjobs.db import SqliteAdapter, adapter_from_url
 from bgjobs.db.adapter import Adapter, FinishedJob
-from bgjobs.errors import BgJobsError, JobNotFound
+from bgjobs.errors import BgJobsError, ConfigurationError, JobNotFound
 from bgjobs.jobs import Job
 
 PRUNE_BATCH = 1000
@@ -218,6 +218,8 @@ def admin_adapter(args: argparse.Namespace, *, create: bool = False) -> Iterator
         yield adapter
     except JobNotFound as exc:
         raise CliError(str(exc), status=1) from None
+    except ConfigurationError as exc:  # e.g. a bad password or host in the URL: the user's to fix
+        raise CliError(f"{type(exc).__name__}: {exc}") from None
     except BgJobsError as exc:
         raise CliError(f"{type(exc).__name__}: {exc}", status=1) from None
     finally:

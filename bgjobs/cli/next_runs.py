@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import sys
 import warnings
@@ -14,7 +13,7 @@ from dateutil import parser as date_parser
 
 from bgjobs.cli.common import format_time, print_json
 from bgjobs.errors import ScheduleValidationError
-from bgjobs.schedule import RRule, Schedule, describe, parse
+from bgjobs.schedule import describe, parse
 from bgjobs.schedule.model import canonical_zone_name, zone
 
 DEFAULT_COUNT = 5
@@ -35,12 +34,27 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"how many fire times (default {DEFAULT_COUNT})",
     )
-    parser.add_argument(
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
         "--after",
         metavar="DATETIME",
         help="start after this time (default now); a naive value is wall time in the zone",
     )
-    parser.add_argument("--tz", metavar="ZONE", help="IANA zone overriding the schedule's")
+    start.add_argument(
+        "--before",
+        metavar="DATETIME",
+        help="list the fires before this time instead, newest first",
+    )
+    parser.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="IANA zone to print the times in (never changes when the schedule fires)",
+    )
+    parser.add_argument(
+        "--schedule-tz",
+        metavar="ZONE",
+        help="IANA zone the schedule fires in when its text names none (like parse(timezone=))",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -57,45 +71,91 @@ def _count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        shown_zone = _zone_option("--tz", args.tz)
+        attached_zone = _zone_option("--schedule-tz", args.schedule_tz)
+    except _BadZone as exc:
+        _print_validation_error(exc.error, exc.given)
+        return 2
+    try:
         policy = parse(args.schedule)
     except ScheduleValidationError as exc:
         _print_validation_error(exc, args.schedule)
         return 2
-    zone_name: str | None = None
-    if args.tz is not None:
+    if attached_zone is not None:
         try:
-            zone_name = canonical_zone_name(args.tz)
+            policy = parse(args.schedule, timezone=attached_zone)
         except ScheduleValidationError as exc:
-            _print_validation_error(exc, args.tz)
+            # The text names a zone of its own: the only way this parse fails now.
+            named = getattr(policy, "timezone", "UTC")
+            reason = (
+                f"--schedule-tz {attached_zone}: the schedule names its own zone ({named}); "
+                "give the zone in one place or make them agree"
+            )
+            _print_input_error(reason, args.schedule, exc.line or 1, exc.column or 1)
             return 2
-        if isinstance(policy, (Schedule, RRule)):
-            policy = dataclasses.replace(policy, timezone=zone_name)
-    if isinstance(policy, (Schedule, RRule)):
-        zone_name = policy.timezone
-    effective_zone: tzinfo = UTC if zone_name in (None, "UTC") else zone(zone_name)
+    # When it fires: the text's `in ZONE`, else --schedule-tz, else UTC. --tz only
+    # changes the zone the times are printed in.
+    firing_name = getattr(policy, "timezone", None) or attached_zone or "UTC"
+    effective_zone: tzinfo = _zone_info(firing_name)
+    zone_name = shown_zone or firing_name
+    shown: tzinfo = _zone_info(zone_name)
+    backwards = args.before is not None
     try:
-        after = _start_time(args.after, effective_zone)
+        moment = _start_time(args.before if backwards else args.after, effective_zone, backwards)
     except _BadOption as exc:
         _print_input_error(exc.reason, exc.given, 1, 1)
         return 2
-
-    runs = [
-        format_time(moment.astimezone(effective_zone))
-        for moment in itertools.islice(policy.iter_after(after), args.n)
-    ]
+    if backwards:
+        iter_before = getattr(policy, "iter_before", None)
+        if not callable(iter_before):
+            _print_input_error(
+                "--before: this schedule cannot say when it fired", str(policy), 1, 1
+            )
+            return 2
+        fires = iter_before(moment)
+    else:
+        fires = policy.iter_after(moment)
+    runs = [format_time(fire.astimezone(shown)) for fire in itertools.islice(fires, args.n)]
     text, description = str(policy), describe(policy)
     if args.json:
-        print_json(
-            {
-                "schedule": text,
-                "description": description,
-                "timezone": zone_name or "UTC",
-                "next_runs": runs,
-            }
-        )
+        document: dict[str, object] = {
+            "schedule": text,
+            "description": description,
+            "timezone": zone_name,
+            "next_runs": [] if backwards else runs,
+        }
+        if backwards:
+            document["before"] = format_time(moment.astimezone(shown))
+            document["previous_runs"] = runs
+        print_json(document)
     else:
         sys.stdout.write("\n".join([text, description, *runs]) + "\n")
     return 0
+
+
+class _BadZone(Exception):
+    """A zone option that names no zone."""
+
+    def __init__(self, error: ScheduleValidationError, given: str) -> None:
+        super().__init__(error.reason)
+        self.error = error
+        self.given = given
+
+
+def _zone_option(option: str, given: str | None) -> str | None:
+    if given is None:
+        return None
+    try:
+        return canonical_zone_name(given)
+    except ScheduleValidationError as exc:
+        named = ScheduleValidationError(
+            f"{option}: {exc.reason}", field=exc.field, value=exc.value, allowed=exc.allowed
+        )
+        raise _BadZone(named, given) from None
+
+
+def _zone_info(name: str) -> tzinfo:
+    return UTC if name == "UTC" else zone(name)
 
 
 class _BadOption(Exception):
@@ -107,7 +167,8 @@ class _BadOption(Exception):
         self.given = given
 
 
-def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
+def _start_time(given: str | None, effective_zone: tzinfo, backwards: bool) -> datetime:
+    option = "--before" if backwards else "--after"
     if given is None:
         return datetime.now(UTC).astimezone(effective_zone)
     try:
@@ -118,13 +179,13 @@ def _start_time(given: str | None, effective_zone: tzinfo) -> datetime:
             moment = date_parser.parse(given)
     except date_parser.UnknownTimezoneWarning:
         raise _BadOption(
-            f"--after: {given!r} names a time zone that cannot be read; "
+            f"{option}: {given!r} names a time zone that cannot be read; "
             "write a UTC offset instead, such as 2026-03-29T01:30:00-05:00",
             given,
         ) from None
     except (ValueError, OverflowError) as exc:
         raise _BadOption(
-            f"--after: cannot read {given!r} as a date and time ({exc}); "
+            f"{option}: cannot read {given!r} as a date and time ({exc}); "
             "use ISO 8601 such as 2026-03-29T01:30:00+01:00",
             given,
         ) from None

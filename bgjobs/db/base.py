@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
@@ -23,9 +24,12 @@ from bgjobs.db.adapter import (
     Succeeded,
     WorkerRow,
 )
+from bgjobs.db.records import unreadable_failures
 from bgjobs.db.times import require_aware
-from bgjobs.errors import LeaseLost
+from bgjobs.errors import DatabaseError, LeaseLost
 from bgjobs.jobs import Job, JobRequest
+
+log = logging.getLogger("bgjobs")
 
 
 def lease_of(job: Job) -> Lease:
@@ -134,6 +138,22 @@ class BaseAdapter(ABC):
     def release_job(self, lease: Lease, *, now: datetime) -> None:
         """Unreserve a job that never started and give its attempt back; LeaseLost if not held."""
         self._finish_one(Released(lease), now)
+
+    def _fail_unreadable(self, jobs: list[Job], now: datetime) -> list[Job]:
+        """The claimed jobs a handler can run; those whose payload cannot be decoded fail now.
+
+        Decoding happens here, after the claim committed, never inside it: a
+        row that cannot be decoded must not roll back its batch-mates' claim.
+        If recording the failure fails too, the row stays reserved by this
+        process and is released like any other reservation it lost track of.
+        """
+        runnable, failures = unreadable_failures(jobs)
+        if failures:
+            try:
+                self.finish_jobs(failures, now=now)
+            except DatabaseError as exc:
+                log.error("could not fail %d unreadable jobs: %s", len(failures), exc)
+        return runnable
 
     def _finish_one(self, outcome: Outcome, now: datetime) -> None:
         if not self.finish_jobs([outcome], now=now)[0]:

@@ -224,7 +224,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "now": require_aware(now, "now"),
         }
         rows = self._run(Claim(_Q["claim_jobs"], params), transaction=True)
-        return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+        jobs = in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+        return self._fail_unreadable(jobs, now)
 
     def reserve_limited_jobs(
         self,
@@ -337,13 +338,14 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     def heartbeat_worker(
         self, worker_id: str, *, now: datetime, abandoned_threads: int | None = None
     ) -> bool:
-        """Refresh the heartbeat (and the abandoned-thread count); False if the row is gone."""
+        """Refresh the heartbeat (and the abandoned-thread count) on its own connection
+        (one try: DatabaseError if the server cannot be reached); False if the row is gone."""
         params = {
             "id": worker_id,
             "now": require_aware(now, "now"),
             "abandoned_threads": abandoned_threads,
         }
-        return self._change(_Q["heartbeat_worker"], params) > 0
+        return self._change_on_own_connection(_Q["heartbeat_worker"], params) > 0
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete the row at a graceful stop."""

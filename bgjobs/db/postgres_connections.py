@@ -4,7 +4,11 @@
   connections in autocommit mode.
 - A dropped connection (server restart, failover, network) is replaced and the
   work run again, within `reconnect_timeout`; the work must be safe to run twice.
-- A refusal that waiting cannot fix (bad password, unknown database) fails at once.
+- A refusal that waiting cannot fix (bad password, unknown database or host, a
+  bad option such as sslmode) fails at once with ConfigurationError; only a
+  refused, reset or timed-out connection, or a server shutting down, is retried.
+- An outage is logged once when it starts and once when it ends, however many
+  threads wait it out (psycopg.pool's own repeated warnings are held back).
 - After os.fork() the child leaves the parent's pool and listeners alone and
   opens its own.
 - psycopg errors become bgjobs' DatabaseError (SchemaError for missing tables).
@@ -66,6 +70,68 @@ _TRANSIENT_FATALS: Final = (
 )
 
 
+# Connect-time answers that waiting cannot fix although they carry no FATAL:
+# libpq refusing an option value before connecting, a host name that does not
+# resolve, a password the client does not have, SSL demanded but not offered.
+_CONFIGURATION_ERRORS: Final = (
+    "connection is bad: invalid",
+    "failed to resolve host",
+    "could not translate host name",
+    "fe_sendauth",
+    "no password supplied",
+    "server does not support SSL",
+    "SSL was required",
+)
+
+_SSLMODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _check_options(params: Mapping[str, Any]) -> None:
+    """Refuse option values libpq would refuse, before anything connects."""
+    sslmode = params.get("sslmode")
+    if sslmode is not None and sslmode not in _SSLMODES:
+        raise ConfigurationError(
+            f"bad PostgreSQL sslmode {sslmode!r}: use one of {', '.join(_SSLMODES)}"
+        )
+    timeout = params.get("connect_timeout")
+    if timeout is not None:
+        try:
+            int(str(timeout).strip())
+        except ValueError:
+            raise ConfigurationError(
+                f"bad PostgreSQL connect_timeout {timeout!r}: use whole seconds, e.g. 10"
+            ) from None
+
+
+class _OncePerOutage(logging.Filter):
+    """Lets psycopg.pool's first warning of an outage through and holds back the repeats.
+
+    While the server is down the pool warns on every reconnect attempt; bgjobs
+    says once that it is down and once that it is back (see `_run`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        if self.quiet:
+            return False
+        self.quiet = True
+        return True
+
+
+_POOL_WARNINGS: Final = _OncePerOutage()
+logging.getLogger("psycopg.pool").addFilter(_POOL_WARNINGS)
+
+
+def _is_conflict(error: BaseException | str) -> bool:
+    """A serialization failure or deadlock: no outage, just a transaction to run again."""
+    return getattr(error, "sqlstate", None) in ("40001", "40P01")
+
+
 def _is_transient(exc: BaseException) -> bool:
     """A lost or refused connection, or a conflict that a fresh attempt resolves."""
     if isinstance(exc, PoolTimeout):
@@ -95,6 +161,7 @@ class PostgresConnections:
             params = conninfo_to_dict(conninfo)
         except psycopg.Error as exc:
             raise ConfigurationError(f"bad PostgreSQL conninfo: {exc}") from exc
+        _check_options(params)
         for name, value in (
             ("min_connections", min_connections),
             ("max_connections", max_connections),
@@ -126,10 +193,14 @@ class PostgresConnections:
         self._pool_obj: ConnectionPool[Conn] | None = None
         self._listeners: list[Listener] = []
         self._closed = False
+        self._beat_lock = threading.Lock()
+        self._beat_conn: Conn | None = None
+        self._outage_lock = threading.Lock()
+        self._down_since: float | None = None  # monotonic start of the outage being waited out
 
     def _pool(self) -> ConnectionPool[Conn]:
         if self._pid != os.getpid():
-            _ABANDONED_AFTER_FORK.append((self._pool_obj, self._listeners))
+            _ABANDONED_AFTER_FORK.append((self._pool_obj, self._listeners, self._beat_conn))
             self._reset_connections()
         if self._closed:
             raise DatabaseError(f"{self!r} is closed")
@@ -174,13 +245,18 @@ class PostgresConnections:
             try:
                 with pool.connection() as conn:
                     if not transaction:
-                        return work(conn)
-                    with conn.transaction():
-                        return work(conn)
+                        result = work(conn)
+                    else:
+                        with conn.transaction():
+                            result = work(conn)
+                if self._down_since is not None:
+                    self._note_back()
+                return result
             except PoolTimeout as exc:  # (a psycopg.OperationalError too)
-                # The pool does not say why it has no connection: ask the server.
-                self._raise_if_misconfigured()
-                error: BaseException = exc
+                # The pool does not say why it has no connection: ask the server,
+                # and report its answer ("connection refused"), not the pool's.
+                cause = self._raise_if_misconfigured()
+                error: BaseException | str = cause or exc
             except psycopg.Error as exc:
                 if not _is_transient(exc):
                     raise self._translate(exc) from exc
@@ -188,11 +264,15 @@ class PostgresConnections:
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self._reconnect_timeout
-                log.warning("bgjobs: %s: %s; retrying", self._where, error)
+                if _is_conflict(error):
+                    log.debug("%s: %s; running the transaction again", self._where, error)
+                else:
+                    self._note_down(error)
             if now >= deadline:
                 raise DatabaseError(
-                    f"{self._where} stayed unreachable for {self._reconnect_timeout:.0f} s: {error}"
-                ) from error
+                    f"{self._where} stayed unreachable for {self._reconnect_timeout:.0f} s: "
+                    f"{_one_line(error)}"
+                ) from (error if isinstance(error, BaseException) else None)
             failures += 1
             if failures == 1:
                 # Drop the other idle connections the same outage broke.
@@ -200,6 +280,38 @@ class PostgresConnections:
                     pool.check()
             else:
                 time.sleep(min(0.05 * 2 ** (failures - 2), 1.0) * random.uniform(0.5, 1.0))
+
+    def _change_on_own_connection(self, query: str, params: Mapping[str, Any]) -> int:
+        """Run one changing statement on a connection of its own, outside the pool; one try.
+
+        For the heartbeat: it must not queue behind job traffic for a pooled
+        connection, nor behind the pool's growing reconnect backoff after an
+        outage. It connects directly and fails fast with DatabaseError; the
+        monitor retries it, and counts the failure as an outage.
+        """
+        self._pool()  # refuses a closed adapter; resets connections after a fork
+        with self._beat_lock:
+            conn = self._beat_conn
+            try:
+                if conn is None or conn.closed:
+                    conn = self._beat_conn = psycopg.connect(
+                        self.conninfo, autocommit=True, **self._beat_options()
+                    )
+                return conn.execute(query, params).rowcount
+            except psycopg.Error as exc:
+                self._beat_conn = None
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.close()
+                if not _is_transient(exc):
+                    raise self._translate(exc) from exc
+                raise DatabaseError(f"{self._where}: {_one_line(exc)}") from exc
+
+    def _beat_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = dict(self._connect_options)
+        if "connect_timeout" not in conninfo_to_dict(self.conninfo):
+            options["connect_timeout"] = 5
+        return options
 
     def _fetch(self, query: str, params: Mapping[str, Any]) -> list[Row]:
         """The rows of one statement (autocommit)."""
@@ -209,15 +321,49 @@ class PostgresConnections:
         """Run one changing statement (atomic on its own); returns the rows it changed."""
         return self._run(lambda conn: conn.execute(query, params).rowcount, transaction=False)
 
-    def _raise_if_misconfigured(self) -> None:
-        """Fail at once, with the server's reason, when waiting would not fix the refusal."""
-        try:
-            with psycopg.connect(self.conninfo, connect_timeout=5):
+    def _note_down(self, error: BaseException | str) -> None:
+        """Say once per outage, whichever thread meets it first, that the server is away."""
+        with self._outage_lock:
+            if self._down_since is not None:
                 return
+            self._down_since = time.monotonic()
+        log.warning("%s: %s; retrying until it is back", self._where, _one_line(error))
+
+    def _note_back(self) -> None:
+        with self._outage_lock:
+            down_since, self._down_since = self._down_since, None
+        if down_since is not None:
+            _POOL_WARNINGS.quiet = False
+            log.warning(
+                "%s is reachable again after %.1f s", self._where, time.monotonic() - down_since
+            )
+
+    def _raise_if_misconfigured(self) -> str | None:
+        """Fail at once with ConfigurationError when waiting would not fix the refusal.
+
+        Returns why the server could not be reached when waiting might help
+        (refused, timed out, shutting down), or None if it could be.
+        """
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=self._probe_timeout()):
+                return None
+        except psycopg.ProgrammingError as exc:  # a conninfo value psycopg itself refuses
+            raise ConfigurationError(f"cannot connect to {self._where}: {exc}") from None
         except psycopg.OperationalError as exc:
-            message = str(exc)
-            if "FATAL" in message and not any(text in message for text in _TRANSIENT_FATALS):
-                raise DatabaseError(f"cannot connect to {self._where}: {message}") from exc
+            message = _one_line(exc)
+            fatal = "FATAL" in message and not any(text in message for text in _TRANSIENT_FATALS)
+            if fatal or any(text in message for text in _CONFIGURATION_ERRORS):
+                raise ConfigurationError(f"cannot connect to {self._where}: {message}") from None
+            return message
+
+    def _probe_timeout(self) -> int:
+        """The conninfo's connect_timeout if it is shorter, else 5 s: a probe answers quickly."""
+        given = conninfo_to_dict(self.conninfo).get("connect_timeout")
+        try:
+            seconds = int(str(given)) if given is not None else 5
+        except ValueError:
+            return 5
+        return seconds if 0 < seconds < 5 else 5
 
     def _translate(self, exc: psycopg.Error) -> DatabaseError:
         if isinstance(exc, psycopg.errors.UndefinedTable):
@@ -236,11 +382,21 @@ class PostgresConnections:
         for listener in self._listeners:
             listener.close()
         self._listeners.clear()
+        with self._beat_lock:
+            if self._beat_conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._beat_conn.close()
+                self._beat_conn = None
         with self._pool_lock:
             if self._pool_obj is not None:
                 self._pool_obj.close()
                 self._pool_obj = None
             self._closed = True
+
+
+def _one_line(error: BaseException | str) -> str:
+    """An error's text with libpq's line breaks and hint lines folded into one line."""
+    return " ".join(str(error).split())
 
 
 def dict_rows(conn: Conn, query: str, params: Mapping[str, Any]) -> list[Row]:

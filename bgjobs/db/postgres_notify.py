@@ -88,11 +88,13 @@ class Listener:
             except psycopg.Error as exc:
                 failures += 1
                 if failures == 1:
-                    log.warning("bgjobs: LISTEN connection to %s lost: %s", self._where, exc)
+                    log.warning(
+                        "LISTEN connection to %s lost: %s", self._where, " ".join(str(exc).split())
+                    )
                 self._stop.wait(min(0.1 * 2 ** (failures - 1), 5.0))
 
     def _deliver(self, names: frozenset[str] | None) -> None:
         try:
             self._callback(names)
         except Exception:
-            log.exception("bgjobs: a notify callback raised; listening goes on")
+            log.exception("a notify callback raised; listening goes on")

@@ -10,17 +10,30 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
 
-from bgjobs.db.adapter import Counts, FinishedJob, JobState, Outcome, QueueRow, WorkerRow
+from bgjobs.db.adapter import (
+    Counts,
+    Failed,
+    FinishedJob,
+    JobState,
+    Lease,
+    Outcome,
+    QueueRow,
+    WorkerRow,
+)
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
 from bgjobs.jobs import (
+    MAX_NAME_BYTES,
+    MAX_UNIQUE_KEY_BYTES,
     Job,
     JobRequest,
     StopReason,
     StopRequest,
-    decode_payload,
+    UnreadablePayload,
+    check_stored_text,
     encode_payload,
+    read_payload,
 )
 
 #: The most text kept for a traceback, an exception line or a last_error (UTF-8 bytes).
@@ -117,11 +130,11 @@ def _prepare(request: JobRequest, now: datetime, index: int) -> NewJob:
             f"request {index} is a {type(request).__name__}; enqueue takes JobRequest values"
         )
     name, queue, key, priority = request.name, request.queue, request.unique_key, request.priority
-    _check_text(name, index, "job name")
+    _check_text(name, index, "job name", MAX_NAME_BYTES)
     if queue is not None:
-        _check_text(queue, index, "queue")
+        _check_text(queue, index, "queue", MAX_NAME_BYTES)
     if key is not None:
-        _check_text(key, index, "unique key")
+        _check_text(key, index, "unique key", MAX_UNIQUE_KEY_BYTES)
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"request {index}: priority must be an int (got {priority!r})")
     if not -(2**31) <= priority < 2**31:
@@ -164,9 +177,12 @@ def _unique_since(request: JobRequest, now: datetime, index: int) -> datetime | 
     return now - period
 
 
-def _check_text(value: object, index: int, what: str) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"request {index}: {what} must be a non-empty string (got {value!r})")
+def _check_text(value: object, index: int, what: str, max_bytes: int) -> None:
+    try:
+        check_stored_text(value, what, max_bytes)
+    except ValueError as exc:
+        raise ValueError(f"request {index}: {exc}") from None
+    assert isinstance(value, str)
     if "\x00" in value:
         # PostgreSQL text cannot hold NUL; refuse it on SQLite too so both behave alike.
         raise ValueError(
@@ -209,7 +225,7 @@ def job_from_row(row: Mapping[str, Any], read_time: TimeReader, *, claimed: bool
     return Job(
         id=row["id"],
         name=row["name"],
-        payload=decode_payload(row["payload"]),
+        payload=read_payload(row["payload"]),
         attempts=row["attempts"],
         created_at=read_time(row["created_at"]),
         available_at=read_time(row["available_at"]),
@@ -238,7 +254,7 @@ def finished_job_from_row(
     return FinishedJob(
         id=row["id"],
         name=row["name"],
-        payload=decode_payload(row["payload"]),
+        payload=read_payload(row["payload"]),
         attempts=row["attempts"],
         queue=row["queue"],
         priority=row["priority"],
@@ -248,7 +264,7 @@ def finished_job_from_row(
         state=state,
         exception=row["exception"] if failed else None,
         traceback=row["traceback"] if failed else None,
-        result=None if failed else decode_payload(row.get("result")),
+        result=None if failed else read_payload(row.get("result")),
     )
 
 
@@ -294,6 +310,30 @@ def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
         heartbeat_at=read_time(row["heartbeat_at"]),
         abandoned_threads=int(row.get("abandoned_threads") or 0),
     )
+
+
+def unreadable_failures(jobs: Iterable[Job]) -> tuple[list[Job], list[Failed]]:
+    """Claimed jobs split into those a handler can run and failures for unreadable ones.
+
+    A payload that cannot be decoded will not decode on any later attempt
+    either: the job fails at once, alone, with an error naming the problem,
+    and its batch-mates run.
+    """
+    runnable: list[Job] = []
+    failures: list[Failed] = []
+    for job in jobs:
+        if not isinstance(job.payload, UnreadablePayload) or job.reserved_by is None:
+            runnable.append(job)
+            continue
+        failures.append(
+            Failed(
+                lease=Lease(job.id, job.reserved_by, job.attempts),
+                exception=f"PayloadError: the stored payload of job {job.id} is "
+                f"{job.payload.error} (text: {job.payload.text[:80]!r})",
+                traceback="",
+            )
+        )
+    return runnable, failures
 
 
 def in_claim_order(jobs: Iterable[Job]) -> list[Job]:
@@ -345,7 +385,7 @@ def succeeded_as_job(row: Mapping[str, Any], read_time: TimeReader) -> Job:
     return Job(
         id=row["id"],
         name=row["name"],
-        payload=decode_payload(row["payload"]),
+        payload=read_payload(row["payload"]),
         attempts=row["attempts"],
         created_at=read_time(row["created_at"]),
         available_at=read_time(row["available_at"]),

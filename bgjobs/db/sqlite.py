@@ -168,7 +168,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
         jobs = in_claim_order(self._write(claim))
         self._busy_queues[queue] = bool(jobs)
-        return jobs
+        return self._fail_unreadable(jobs, now)
 
     def reserve_limited_jobs(
         self,
@@ -302,7 +302,8 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             "now": to_sqlite_time(now),
             "abandoned_threads": abandoned_threads,
         }
-        return self._write(lambda conn: conn.execute(_Q["heartbeat_worker"], params).rowcount) > 0
+        changed = self._write_apart(lambda conn: conn.execute(_Q["heartbeat_worker"], params))
+        return changed.rowcount > 0
 
     def remove_worker(self, worker_id: str) -> None:
         """Delete the row at a graceful stop."""

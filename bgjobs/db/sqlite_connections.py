@@ -64,7 +64,7 @@ class _Backoff:
         if now - self._warned_at >= 30:
             self._warned_at = now
             log.warning(
-                "bgjobs: %s has been locked by another connection for %.0f s; still waiting",
+                "%s has been locked by another connection for %.0f s; still waiting",
                 self._path,
                 now - self._started,
             )
@@ -81,6 +81,8 @@ class SqliteConnections:
         text = os.fspath(path)
         if not isinstance(text, str) or not text.strip():
             raise ConfigurationError(f"SQLite path must be a non-empty file path (got {path!r})")
+        if "\x00" in text:
+            raise ConfigurationError(f"SQLite path must not contain a NUL character (got {text!r})")
         if text == ":memory:" or text.startswith("file:"):
             raise ConfigurationError(
                 f"SQLite path must be a plain file path (got {text!r}): bgjobs opens several "
@@ -103,6 +105,8 @@ class SqliteConnections:
         self._pid = os.getpid()
         self._write_lock = threading.Lock()
         self._writer: Database | None = None
+        self._beat_lock = threading.Lock()
+        self._beat_writer: Database | None = None
         self._idle_readers: queue.SimpleQueue[Database] = queue.SimpleQueue()
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
@@ -116,7 +120,24 @@ class SqliteConnections:
         if self._closed:
             raise DatabaseError(f"{self!r} is closed")
 
+    def _create_private_file(self) -> None:
+        """Create a missing database file readable by its owner only (0600).
+
+        Payloads may hold personal data. SQLite gives the -wal and -shm files
+        the main file's mode, so they are private too. An existing file keeps
+        its mode: whoever made it chose it.
+        """
+        if os.path.exists(self.path):
+            return
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it a moment ago
+        except OSError:
+            pass  # e.g. a missing directory: sqlite3.connect says so below
+
     def _connect(self, *, reader: bool) -> Database:
+        self._create_private_file()
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -126,6 +147,7 @@ class SqliteConnections:
             )
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        conn.text_factory = _lenient_text
         with self._opened_lock:
             self._opened.append(conn)
         try:
@@ -186,22 +208,46 @@ class SqliteConnections:
         """Run `work` in BEGIN IMMEDIATE ... COMMIT on the writer, retrying a locked database."""
         self._check_process()
         with self._write_lock:
-            conn = self._writer_db().conn
-            backoff = _Backoff(self.path)
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    result = work(conn)
-                    conn.execute("COMMIT")
-                    return result
-                except sqlite3.Error as exc:
-                    self._rollback(conn)
-                    if not _is_busy(exc):
-                        raise self._translate(exc) from exc
-                    backoff.wait()
-                except BaseException:
-                    self._rollback(conn)
-                    raise
+            return self._transact(self._writer_db().conn, work)
+
+    def _write_apart(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`_write` on a second writer connection with a lock of its own: for the heartbeat.
+
+        Behind the shared write lock a heartbeat queues after every claim and
+        completion of this process's busy queues (gaps of several intervals
+        were measured under load); on its own connection it only waits for
+        SQLite's file lock, as any other process's writer does.
+        """
+        self._check_process()
+        with self._beat_lock:
+            if self._beat_writer is None:
+                if self._writer is None:
+                    with self._write_lock:  # the writer sets WAL before anyone else opens
+                        self._writer_db()
+                beat = self._connect(reader=False)
+                # A commit past the WAL's checkpoint threshold runs the checkpoint on
+                # the committing connection: leave that to the main writer, so a
+                # heartbeat never waits for a checkpoint of its own making.
+                beat.conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._beat_writer = beat
+            return self._transact(self._beat_writer.conn, work)
+
+    def _transact(self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+        backoff = _Backoff(self.path)
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                result = work(conn)
+                conn.execute("COMMIT")
+                return result
+            except sqlite3.Error as exc:
+                self._rollback(conn)
+                if not _is_busy(exc):
+                    raise self._translate(exc) from exc
+                backoff.wait()
+            except BaseException:
+                self._rollback(conn)
+                raise
 
     def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work` on a reader connection, retrying a locked database."""
@@ -234,11 +280,12 @@ class SqliteConnections:
         if self._pid != os.getpid():
             self._check_process()
             return
-        with self._write_lock, self._opened_lock:
+        with self._write_lock, self._beat_lock, self._opened_lock:
             for conn in self._opened:
                 conn.close()
             self._opened.clear()
             self._writer = None
+            self._beat_writer = None
             self._idle_readers = queue.SimpleQueue()
             self._closed = True
 
@@ -260,6 +307,17 @@ class SqliteConnections:
                 f"not to this adapter's file {self.path!r}"
             )
         return conn
+
+
+def _lenient_text(data: bytes) -> str:
+    """TEXT as str, keeping bytes that are not UTF-8 as lone surrogates instead of raising.
+
+    SQLite stores whatever bytes it is given: a row written by raw SQL with a
+    bad byte would otherwise make sqlite3 fail the whole fetch, and with it a
+    claim of good jobs. bgjobs itself never writes such text; reading it back
+    (`read_payload`) reports the row as unreadable.
+    """
+    return data.decode("utf-8", "surrogateescape")
 
 
 def wrap(conn: sqlite3.Connection) -> Database:

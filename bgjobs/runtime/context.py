@@ -35,30 +35,47 @@ class RuntimeContext:
     listeners: tuple[Listener, ...]
     stopping: threading.Event = field(default_factory=threading.Event)
     retry_db: bool = False  # turned on once build() has set up: then outages are waited out
+    #: The clock's monotonic time of the last failed database call (None: none yet);
+    #: the monitor holds off rescues for a lease after it (see runtime/rescue_gate.py).
+    db_failed_at: float | None = None
 
     def emit(self, event: Event, extra: tuple[Listener, ...] = ()) -> None:
         emit(self.listeners + extra if extra else self.listeners, event)
 
-    def with_db_retry(self, operation: str, call: Callable[[], T]) -> T:
+    def with_db_retry(
+        self,
+        operation: str,
+        call: Callable[[], T],
+        *,
+        report_first_only: bool = False,
+        max_delay: float = DB_RETRY_CAP,
+    ) -> T:
         """Run a database call, retrying DatabaseError with backoff until it works or we stop.
 
         A database that is restarting or briefly unreachable must not kill a
-        runtime thread; every failed attempt is reported as DbErrored. A
+        runtime thread; every failed attempt is reported as DbErrored (only
+        the first of a run of failures with `report_first_only`, for calls
+        that retry every second or two through a whole outage). The pause
+        between attempts doubles up to `max_delay` seconds. A
         SchemaError is no outage (the tables are missing or foreign) and is
         raised at once, and so is everything while `retry_db` is off (during
         build(), which must fail fast rather than hang).
         """
         delay = DB_RETRY_FIRST
+        failures = 0
         while True:
             try:
                 return call()
             except SchemaError:
                 raise
             except DatabaseError as exc:
-                self.emit(DbErrored(operation=operation, error=describe_exception(exc)))
+                self.db_failed_at = self.clock.monotonic()
+                failures += 1
+                if failures == 1 or not report_first_only:
+                    self.emit(DbErrored(operation=operation, error=describe_exception(exc)))
                 if not self.retry_db or self.stopping.wait(delay):
                     raise
-                delay = min(delay * 2, DB_RETRY_CAP)
+                delay = min(delay * 2, max_delay)
 
 
 def describe_exception(exc: BaseException) -> str:

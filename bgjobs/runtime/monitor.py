@@ -14,7 +14,8 @@ from typing import Literal
 from bgjobs.events import JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
-from bgjobs.runtime.context import RuntimeContext
+from bgjobs.runtime.context import DB_RETRY_CAP, RuntimeContext
+from bgjobs.runtime.rescue_gate import RescueGate
 
 __all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
@@ -25,7 +26,11 @@ PRUNE_SECONDS_PER_SWEEP = 1.0
 
 
 class Monitor:
-    """Keeps this process's jobs_workers row alive and rescues the jobs of dead processes."""
+    """Keeps this process's jobs_workers row alive and rescues the jobs of dead processes.
+
+    Rescues wait until this process has beaten steadily for a full lease (since
+    it started and since any database trouble it saw): see rescue_gate.py.
+    """
 
     name = "monitor"
 
@@ -45,8 +50,11 @@ class Monitor:
         #: Set by stop() only after running jobs are done: heartbeats go on until then,
         #: so a graceful stop longer than the lease does not get its own jobs rescued.
         self.stopped = threading.Event()
-        self._last_beat = time.monotonic()
-        self._quiet_until = 0.0
+        self._gate = RescueGate(
+            every=heartbeat.every.total_seconds(),
+            lease=heartbeat.lease.total_seconds(),
+            started_at=context.clock.monotonic(),
+        )
 
     def register(self) -> None:
         """Insert this process's row; done before the first claim."""
@@ -62,39 +70,29 @@ class Monitor:
         )
 
     def run(self) -> None:
+        # A fixed rate, not a fixed pause: the time a tick spends rescuing and
+        # pruning (behind the process's other writes) must not push the next
+        # heartbeat later. A tick that overruns is followed by the next at once.
         interval = self._heartbeat.every.total_seconds()
-        while not self._context.clock.wait(self.stopped, interval):
+        clock = self._context.clock
+        due = clock.monotonic() + interval
+        while not clock.wait(self.stopped, max(0.0, due - clock.monotonic())):
             self.tick()
+            due = max(due + interval, clock.monotonic())
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""
         context = self._context
         lease = self._heartbeat.lease.total_seconds()
-        # One `now` for our heartbeat and the sweep's cutoff: if the heartbeat
-        # write waited (a lock, a reconnect), our own row must still look alive.
-        now = context.clock.now()
-        started = time.monotonic()
-        abandoned = self._abandoned_threads()
-        alive = context.with_db_retry(
-            "heartbeat_worker",
-            lambda: context.adapter.heartbeat_worker(
-                context.owner, now=now, abandoned_threads=abandoned
-            ),
-        )
-        if not alive:
-            # Another process thought we were dead and swept our row (a long pause,
-            # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
-            self.register()
-        if started - self._last_beat > lease:
-            # We could not heartbeat for a whole lease (the database was down):
-            # neither could the others. Give them a lease to heartbeat again
-            # before taking their jobs for dead ones.
-            self._quiet_until = time.monotonic() + lease
-        self._last_beat = time.monotonic()
-        if time.monotonic() < self._quiet_until:
+        beat_at = self._beat()
+        self._gate.beat(context.clock.monotonic())
+        if not self._may_rescue():
             return []
+        # The sweep judges others by the time our own successful heartbeat
+        # wrote: if that write waited (a lock, a reconnect), our row still
+        # looks alive to it.
         rescued = context.with_db_retry(
-            "rescue_jobs", lambda: context.adapter.rescue_jobs(now=now, lease_seconds=lease)
+            "rescue_jobs", lambda: context.adapter.rescue_jobs(now=beat_at, lease_seconds=lease)
         )
         for job in rescued:
             context.emit(JobRescued(job_id=job.id, name=job.name, attempts=job.attempts))
@@ -102,6 +100,38 @@ class Monitor:
             self._on_rescued(rescued)
         self.prune()
         return rescued
+
+    def _beat(self) -> datetime:
+        """Refresh our row; returns the time written. Every attempt writes its own `now`,
+        so a heartbeat that succeeds after an outage says we are alive now."""
+        context = self._context
+        written: list[datetime] = []
+
+        abandoned = self._abandoned_threads()
+
+        def attempt() -> bool:
+            written.append(context.clock.now())
+            return context.adapter.heartbeat_worker(
+                context.owner, now=written[-1], abandoned_threads=abandoned
+            )
+
+        # Retried at least once per interval: once the database is back, every
+        # live process must beat again well within the lease the others wait.
+        every = self._heartbeat.every.total_seconds()
+        if not context.with_db_retry(
+            "heartbeat_worker", attempt, report_first_only=True, max_delay=min(every, DB_RETRY_CAP)
+        ):
+            # Another process thought we were dead and swept our row (a long pause,
+            # a clock jump): come back. Our rescued jobs' late outcomes are fenced out.
+            self.register()
+        return written[-1]
+
+    def _may_rescue(self) -> bool:
+        """Whether every live process has had a full lease to beat since any trouble we saw."""
+        failed_at = self._context.db_failed_at
+        if failed_at is not None:
+            self._gate.trouble(failed_at)
+        return self._gate.may_rescue(self._context.clock.monotonic())
 
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""

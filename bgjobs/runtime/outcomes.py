@@ -89,9 +89,15 @@ def lost_worker_failure(
     """
     if job.attempts <= runs_allowed(max_retries):
         return None
+    # Only the last run is known to have ended without an outcome, and not even
+    # that it started: a job claimed beside the one that crashed its process is
+    # rescued just the same. Earlier attempts may have failed in the usual way.
+    last = (job.last_error or "").removeprefix(f"{WORKER_LOST_PREFIX}: ")
     error = WorkerLost(
-        f"the worker process was lost while running {job.name!r} on each of "
-        f"{job.attempts - 1} attempts (max_retries={max_retries})"
+        f"attempt {job.attempts - 1} of {job.name!r}, its last allowed run "
+        f"(max_retries={max_retries}), recorded no outcome: the worker process holding it "
+        "stopped heartbeating, whether while running it or before it started"
+        + (f" (last error: {last})" if last else "")
     )
     return Failed(
         lease=lease_of(job),

@@ -16,8 +16,16 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bgjobs.schedule.fields import check_range, check_step, check_value
-from bgjobs.schedule.model import EVERY, FieldValues, Schedule, canonical_zone_name, step_values
+from bgjobs.schedule.fields import check_range, check_step, check_value, step_values
+from bgjobs.schedule.model import EVERY, FieldValues, Schedule, canonical_zone_name
+from bgjobs.schedule.month_days import (
+    LastDay,
+    LastWeekday,
+    NearestWeekday,
+    NthWeekday,
+    RelativeDay,
+    weekday_number,
+)
 
 
 def new_schedule() -> ScheduleBuilder:
@@ -39,6 +47,8 @@ class ScheduleBuilder:
     minute_step: int | None = None
     hour_step: int | None = None
     timezone: str = "UTC"
+    relative_days: frozenset[RelativeDay] = frozenset()
+    nth_weekdays: frozenset[NthWeekday] = frozenset()
 
     def build(self) -> Schedule:
         """The Schedule; raises ScheduleValidationError if it could never fire."""
@@ -52,6 +62,8 @@ class ScheduleBuilder:
             minute_step=self.minute_step,
             hour_step=self.hour_step,
             timezone=self.timezone,
+            relative_days=self.relative_days,
+            nth_weekdays=self.nth_weekdays,
         )
 
     # ---------------------------------------------------------------- second
@@ -101,7 +113,7 @@ class ScheduleBuilder:
 
     # ---------------------------------------------------------- day of month
     def every_day_of_month(self) -> ScheduleBuilder:
-        return dataclasses.replace(self, day_of_month=EVERY)
+        return dataclasses.replace(self, day_of_month=EVERY, relative_days=frozenset())
 
     def on_day_of_month(self, day: int) -> ScheduleBuilder:
         return self._add("day_of_month", {check_value("day_of_month", day)})
@@ -109,6 +121,20 @@ class ScheduleBuilder:
     def between_day_of_months(self, first: int, last: int) -> ScheduleBuilder:
         """Days of the month first..last, both included."""
         return self._add("day_of_month", check_range("day_of_month", first, last))
+
+    def on_last_day_of_month(self, days_before: int = 0) -> ScheduleBuilder:
+        """The month's last day (cron `L`, text `day last`), or `days_before` days before
+        it (cron `L-N`, text `day N before last`)."""
+        return self._pick_month_day(LastDay(days_before))
+
+    def on_last_weekday_of_month(self) -> ScheduleBuilder:
+        """The month's last Monday-to-Friday day (cron `LW`, text `day last weekday`)."""
+        return self._pick_month_day(LastWeekday())
+
+    def on_nearest_weekday_to(self, day: int) -> ScheduleBuilder:
+        """The Monday-to-Friday day nearest to `day`, within the month (cron `15W`,
+        text `day 15 nearest weekday`)."""
+        return self._pick_month_day(NearestWeekday(day))
 
     # ----------------------------------------------------------------- month
     def every_month(self) -> ScheduleBuilder:
@@ -159,7 +185,7 @@ class ScheduleBuilder:
 
     # ----------------------------------------------------------- day of week
     def every_day_of_week(self) -> ScheduleBuilder:
-        return dataclasses.replace(self, day_of_week=EVERY)
+        return dataclasses.replace(self, day_of_week=EVERY, nth_weekdays=frozenset())
 
     def on_day_of_week(self, day: int) -> ScheduleBuilder:
         """ISO weekday: 1 = Monday ... 7 = Sunday."""
@@ -202,12 +228,32 @@ class ScheduleBuilder:
         """Saturday and Sunday."""
         return self.between_day_of_weeks(6, 7)
 
+    def on_nth_weekday(self, nth: int, weekday: int | str) -> ScheduleBuilder:
+        """The nth (1..5) `weekday` of the month, or the last with nth = -1 (cron `5#2`,
+        text `on 2nd friday`). `weekday` is ISO 1..7 or a name such as "friday"."""
+        return self._pick_weekday(NthWeekday(weekday_number(weekday), nth))
+
+    def on_last(self, weekday: int | str) -> ScheduleBuilder:
+        """The last `weekday` of the month (cron `5L`, text `on last friday`)."""
+        return self.on_nth_weekday(-1, weekday)
+
     # ------------------------------------------------------------- time zone
     def in_timezone(self, zone: str) -> ScheduleBuilder:
         """An IANA zone name, matched case-insensitively (default UTC)."""
         return dataclasses.replace(self, timezone=canonical_zone_name(zone))
 
     # -------------------------------------------------------------- helpers
+    def _pick_month_day(self, day: RelativeDay) -> ScheduleBuilder:
+        # Like on_day_of_month: replaces EVERY, else adds.
+        plain = frozenset() if self.day_of_month is EVERY else self.day_of_month
+        return dataclasses.replace(
+            self, day_of_month=plain, relative_days=self.relative_days | {day}
+        )
+
+    def _pick_weekday(self, day: NthWeekday) -> ScheduleBuilder:
+        plain = frozenset() if self.day_of_week is EVERY else self.day_of_week
+        return dataclasses.replace(self, day_of_week=plain, nth_weekdays=self.nth_weekdays | {day})
+
     def _add(self, name: str, values: Iterable[int]) -> ScheduleBuilder:
         current: FieldValues = getattr(self, name)
         if name == "second" and self.second_is_default:

@@ -18,6 +18,7 @@ from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import BOUNDS, DayRule
 from bgjobs.schedule.grammar import error_at, quote, relocate
 from bgjobs.schedule.model import EVERY, FieldValues, Interval, Schedule, canonical_zone_name
+from bgjobs.schedule.month_days import NthWeekday, RelativeDay
 from bgjobs.schedule.value_lists import (
     ISO_WEEKDAY_BY_PREFIX,
     MONTH_BY_PREFIX,
@@ -136,6 +137,8 @@ class _Draft:
     text: str
     values: dict[str, FieldValues] = field(default_factory=dict)
     steps: dict[str, int] = field(default_factory=dict)
+    relative_days: frozenset[RelativeDay] = frozenset()
+    nth_weekdays: frozenset[NthWeekday] = frozenset()
     given_by: dict[str, Token] = field(default_factory=dict)
     day_rule: DayRule = DayRule.AND
     every_unit: str | None = None
@@ -182,6 +185,8 @@ class _Draft:
         self.values[name] = read.values
         if read.step is not None:
             self.steps[name] = read.step
+        self.relative_days |= read.relative_days
+        self.nth_weekdays |= read.nth_weekdays
 
     def _at_time(self, keyword: Token, time: Token) -> None:
         for name in ("second", "minute", "hour"):
@@ -247,6 +252,8 @@ class _Draft:
                 hour_step=self.steps.get("hour"),
                 day_rule=self.day_rule,
                 timezone=zone_name,
+                relative_days=self.relative_days,
+                nth_weekdays=self.nth_weekdays,
             )
         except ScheduleValidationError as exc:
             # The only check left to the model is "can it ever fire", which is

@@ -54,7 +54,7 @@ _SECOND: Final = _CronField(FieldSpec("second", 0, 59, {}), "cron_numbers")
 _FIELDS: Final = (
     _CronField(FieldSpec("minute", 0, 59, {}), "cron_numbers"),
     _CronField(FieldSpec("hour", 0, 23, {}), "cron_numbers"),
-    _CronField(FieldSpec("day_of_month", 1, 31, {}), "cron_numbers"),
+    _CronField(FieldSpec("day_of_month", 1, 31, {}), "cron_month_days"),
     _CronField(FieldSpec("month", 1, 12, MONTH_BY_PREFIX), "cron_months"),
     _CronField(
         FieldSpec("day_of_week", 0, 7, CRON_WEEKDAY_BY_NAME, to_model=_iso_weekday),
@@ -196,8 +196,8 @@ def _schedule(fields: list[_Word], text: str, zone_name: str) -> Schedule:
     )
     day_text, weekday_text = fields[-3].text, fields[-1].text
     # Debian cron: a day matches when either day field does, unless one of
-    # them starts with `*`, in which case both must.
-    starred = day_text.startswith("*") or weekday_text.startswith("*")
+    # them starts with `*`, in which case both must. Quartz's `?` is `*`.
+    starred = day_text.startswith(("*", "?")) or weekday_text.startswith(("*", "?"))
     try:
         return Schedule(
             second=second.values,
@@ -210,6 +210,8 @@ def _schedule(fields: list[_Word], text: str, zone_name: str) -> Schedule:
             hour_step=hour.step,
             day_rule=DayRule.AND if starred else DayRule.OR,
             timezone=zone_name,
+            relative_days=day.relative_days,
+            nth_weekdays=weekday.nth_weekdays,
         )
     except ScheduleValidationError as exc:
         # What is left for the model to refuse is a day that no chosen month has.

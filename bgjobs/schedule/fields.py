@@ -110,3 +110,9 @@ def check_step(field: str, step: int) -> int:
             allowed=f"1..{high - low + 1}",
         )
     return step
+
+
+def step_values(name: str, step: int) -> frozenset[int]:
+    """The values of `*/step` on a field: every step-th value from the field's start."""
+    low, high = BOUNDS[name]
+    return frozenset(range(low, high + 1, check_step(name, step)))

@@ -19,7 +19,13 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from bgjobs.errors import ScheduleValidationError
 
 #: The start rules of grammar/schedule.lark.
-START_RULES: Final = ("schedule", "cron_numbers", "cron_months", "cron_weekdays")
+START_RULES: Final = (
+    "schedule",
+    "cron_numbers",
+    "cron_month_days",
+    "cron_months",
+    "cron_weekdays",
+)
 
 #: What each terminal looks like, as an error message says it.
 _TERMINAL_WORDS: Final = {
@@ -40,8 +46,17 @@ _TERMINAL_WORDS: Final = {
     "WEEKDAY_NAME": "a weekday name (monday, mon or mondays)",
     "WEEKDAYS": "'weekdays'",
     "WEEKENDS": "'weekends'",
+    "LAST": "'last'",
+    "ORDINAL": "an ordinal (1st..5th)",
+    "NEAREST": "'nearest'",
+    "BEFORE": "'before'",
     "CRON_MONTH": "a month name (jan..dec)",
     "CRON_WEEKDAY": "a weekday name (sun..sat)",
+    "CRON_LAST": "'L', 'LW' or 'L-N'",
+    "CRON_W": "'W'",
+    "CRON_L": "'L'",
+    "QUESTION": "'?'",
+    "_HASH": "'#'",
     "TIME": "a time H:MM or H:MM:SS (such as 08:30)",
     "INT": "a number",
     "STAR": "'*'",

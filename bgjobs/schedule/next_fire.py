@@ -20,17 +20,21 @@ cronsim implements it; docs/schedule-language.md has worked examples):
   the gap; moved fires that coincide fire once.
 - elapsed time, for every other schedule: repeated wall times fire twice,
   skipped ones never.
+
+prev_before() is the mirror image: the same set of fire instants, searched
+backwards (the last one strictly before t), with the same jumps.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Final
 
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import DayRule
+from bgjobs.schedule.month_days import matching_days
 
 if TYPE_CHECKING:
     from bgjobs.schedule.model import Schedule
@@ -41,6 +45,7 @@ Wall = tuple[int, int, int, int, int, int]
 #: How far ahead the search looks, in years of wall-clock time.
 SEARCH_YEARS: Final = 50
 _LAST_WALL: Final[Wall] = (9999, 12, 31, 23, 59, 59)
+_FIRST_WALL: Final[Wall] = (1, 1, 1, 0, 0, 0)
 
 _UTC: Final = UTC
 _ONE_SECOND: Final = timedelta(seconds=1)
@@ -90,6 +95,41 @@ def next_after(
     except OverflowError:
         # Only reachable at the edges of datetime's range (years 1 and 9999).
         return None
+
+
+def prev_before(
+    schedule: Schedule, t: datetime, *, within_years: int = SEARCH_YEARS
+) -> datetime | None:
+    """The last fire instant strictly before aware `t`, in the schedule's zone.
+
+    None when nothing fired within `within_years` years of wall-clock time
+    (50 by default) or after year 1.
+    """
+    plan = _plan_for(schedule)
+    if type(t) is not datetime or t.tzinfo is not plan.zone:
+        require_aware(t)
+    try:
+        if t.microsecond:
+            # Fires are whole seconds: the last one before 10:00:00.5 is the
+            # last one before 10:00:01.
+            t = t.astimezone(_UTC).replace(microsecond=0) + _ONE_SECOND
+        return plan.prev_before(t, within_years)
+    except OverflowError:
+        # Only reachable at the edges of datetime's range (years 1 and 9999).
+        return None
+
+
+def iter_before(schedule: Schedule, t: datetime) -> Iterator[datetime]:
+    """Yield the fire instants strictly before aware `t`, newest first."""
+    require_aware(t)
+    return _fires_before(schedule, t)
+
+
+def _fires_before(schedule: Schedule, t: datetime) -> Iterator[datetime]:
+    current = prev_before(schedule, t)
+    while current is not None:
+        yield current
+        current = prev_before(schedule, current)
 
 
 def iter_after(schedule: Schedule, t: datetime) -> Iterator[datetime]:
@@ -153,6 +193,11 @@ def _after(c: Wall) -> Wall:
     return (c[0], c[1], c[2], c[3], c[4], c[5] + 1)
 
 
+def _before(c: Wall) -> Wall:
+    """The wall time one second before `c`; the backward search borrows for second -1 itself."""
+    return (c[0], c[1], c[2], c[3], c[4], c[5] - 1)
+
+
 def _is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
@@ -182,11 +227,13 @@ class _Plan:
         "minutes",
         "months",
         "on_wall_clock",
+        "schedule",
         "seconds",
         "zone",
     )
 
     def __init__(self, s: Schedule) -> None:
+        self.schedule = s
         self.months = _sorted(s.month, 1, 12)
         self.hours = _sorted(s.hour, 0, 23)
         self.minutes = _sorted(s.minute, 0, 59)
@@ -227,15 +274,18 @@ class _Plan:
         return days
 
     def _matching_days(self, first_weekday: int, length: int) -> tuple[int, ...]:
-        # A month's matching days depend only on its length and the weekday it starts on.
-        dom, dow, either = self.day_of_month, self.day_of_week, self.either_day
-        matching = []
-        for day in range(1, length + 1):
-            dom_ok = dom is None or day in dom
-            dow_ok = dow is None or (first_weekday + day - 1) % 7 + 1 in dow
-            if (dom_ok or dow_ok) if either else (dom_ok and dow_ok):
-                matching.append(day)
-        return tuple(matching)
+        # A month's matching days depend only on its length and the weekday it
+        # starts on; so do the relative days (`L`, `15W`, `5#2`).
+        s = self.schedule
+        return matching_days(
+            first_weekday,
+            length,
+            s.day_of_month,
+            s.relative_days,
+            s.day_of_week,
+            s.nth_weekdays,
+            self.either_day,
+        )
 
     def year_can_match(self, year: int) -> bool:
         """Does any chosen month of the year have a matching day?
@@ -292,6 +342,48 @@ class _Plan:
                     h, mi, s = h + 1, 0, 0
                 d, h, mi, s = d + 1, 0, 0, 0
             mo, d, h, mi, s = mo + 1, 1, 0, 0, 0
+        return None
+
+    def search_back(self, start: Wall, limit: Wall) -> Wall | None:
+        """The last matching wall time at or before `start` and not before `limit`.
+
+        The mirror of search(): `start` may hold borrowed values (second -1,
+        minute -1, hour -1, day 0, month 0); a bisect before the first of a
+        field's values moves back to the previous larger unit, which sets
+        the smaller ones to their last values (day 31 means the month's last).
+        """
+        y, mo, d, h, mi, s = start
+        months, hours, minutes, seconds = self.months, self.hours, self.minutes, self.seconds
+        first_year = max(limit[0], 1)
+        while y >= first_year:
+            i = bisect_right(months, mo) - 1
+            if i < 0:
+                y -= 1
+                while y >= first_year and not self.year_can_match(y):
+                    y -= 1
+                mo, d, h, mi, s = months[-1], 31, 23, 59, 59
+                continue
+            if months[i] != mo:
+                mo, d, h, mi, s = months[i], 31, 23, 59, 59
+            days = self._days.get((y, mo))
+            if days is None:
+                days = self.days_in(y, mo)
+            while (i := bisect_right(days, d) - 1) >= 0:
+                if days[i] != d:
+                    d, h, mi, s = days[i], 23, 59, 59
+                while (i := bisect_right(hours, h) - 1) >= 0:
+                    if hours[i] != h:
+                        h, mi, s = hours[i], 59, 59
+                    while (i := bisect_right(minutes, mi) - 1) >= 0:
+                        if minutes[i] != mi:
+                            mi, s = minutes[i], 59
+                        if (i := bisect_right(seconds, s) - 1) >= 0:
+                            found = (y, mo, d, h, mi, seconds[i])
+                            return found if found >= limit else None
+                        mi, s = mi - 1, 59
+                    h, mi, s = h - 1, 59, 59
+                d, h, mi, s = d - 1, 23, 59, 59
+            mo, d, h, mi, s = mo - 1, 31, 23, 59, 59
         return None
 
     # -- the zone ------------------------------------------------------------
@@ -449,7 +541,7 @@ class _Plan:
             # A gap ended within the last minute and may have moved a fire to
             # just after t (02:30:10 fires at 03:00:10; t may be 03:00:05).
             switch = self.transition(t_instant - 60, t_instant)
-            pending = self._moved_out_of_gap(switch, before, t_offset, t_instant, limit)
+            pending = self._moved_out_of_gap(switch, before, t_offset, t_instant)
         while True:
             c = self.search(start, limit)
             if c is None:
@@ -457,7 +549,7 @@ class _Plan:
             offset0, offset1 = self.offsets(c)
             if offset0 < offset1:
                 switch = self.transition_near(c, offset0, offset1)
-                moved = self._moved_out_of_gap(switch, offset0, offset1, t_instant, limit)
+                moved = self._moved_out_of_gap(switch, offset0, offset1, t_instant)
                 if moved is not None and (pending is None or moved < pending):
                     pending = moved
                 start = _wall_at(switch + offset1)
@@ -472,9 +564,14 @@ class _Plan:
         return self.fire(_wall_at(pending + self.offset_at(pending)))
 
     def _moved_out_of_gap(
-        self, switch: int, offset0: int, offset1: int, t_instant: int, limit: Wall
+        self, switch: int, offset0: int, offset1: int, t_instant: int
     ) -> int | None:
-        """The earliest instant after t among the gap's matches moved past it.
+        """The earliest instant after t among the gap's matches moved past it."""
+        moved = self._moved_instants(switch, offset0, offset1)
+        return min((instant for instant in moved if instant > t_instant), default=None)
+
+    def _moved_instants(self, switch: int, offset0: int, offset1: int) -> set[int]:
+        """The instants the gap's matches move to.
 
         The gap skips wall times [switch + offset0, switch + offset1). A skipped
         wall time fires at the same second of the first existing minute after
@@ -483,13 +580,126 @@ class _Plan:
         """
         gap_start, gap_end = switch + offset0, switch + offset1
         moved_by_second: set[int] = set()
-        c = self.search(_wall_at(gap_start), limit)
+        last = _wall_at(gap_end)
+        c = self.search(_wall_at(gap_start), last)
         while c is not None and (seconds := _wall_seconds(c)) < gap_end:
             moved_by_second.add((seconds - gap_end) % 60)
             if len(moved_by_second) == len(self.seconds):
                 break
-            c = self.search(_after(c), limit)
-        return min((switch + r for r in moved_by_second if switch + r > t_instant), default=None)
+            c = self.search(_after(c), last)
+        return {switch + r for r in moved_by_second}
+
+    # -- previous fire -------------------------------------------------------
+
+    def prev_before(self, t: datetime, within_years: int) -> datetime | None:
+        zone = self.zone
+        local = t if t.tzinfo is zone else t.astimezone(zone)
+        w = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+        offset0, offset1 = self.readings(w)
+        if offset0 == offset1:
+            # The common case, mirrored: t's wall time is ordinary, and so is the
+            # last matching wall time before it, with no gap ending just before
+            # that match (the wall-clock rule moves a gap's fires to the minute
+            # after it, possibly past the match).
+            c = self.search_back(_before(w), _limit_back(w, within_years))
+            if c is None:
+                return None
+            offset0, offset1 = self.readings(c)
+            if offset0 == offset1 and not (
+                self.on_wall_clock and self._maybe_after_a_transition(c, offset0)
+            ):
+                return self.fire(c)
+        return self._prev_near_a_transition(t, within_years)
+
+    def _prev_near_a_transition(self, t: datetime, within_years: int) -> datetime | None:
+        """The general case: t or the last match is repeated or skipped, or follows a gap."""
+        # Read the wall clock back from the instant: a repeated or skipped
+        # wall time handed in by the caller means what its fold says (PEP 495).
+        local = t.astimezone(_UTC).astimezone(self.zone)
+        w = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+        offset0, offset1 = self.offsets(w)
+        t_offset = offset1 if local.fold else offset0
+        t_instant = _wall_seconds(w) - t_offset
+        limit = _limit_back(w, within_years)
+        if self.on_wall_clock:
+            return self._prev_on_wall_clock(w, local.fold, t_instant, limit)
+        return self._prev_in_elapsed_time(w, local.fold, limit)
+
+    def _prev_in_elapsed_time(self, w: Wall, fold: int, limit: Wall) -> datetime | None:
+        """Repeated wall times fire twice (fold=0, then fold=1); skipped ones never."""
+        start = _before(w)
+        offset0, offset1 = self.offsets(w)
+        if offset0 > offset1:
+            # t is in a repeated period [A, B). Going back from t: the second
+            # pass from t down to A (if t is in it), the first pass from B (or
+            # from t) down to A, then what lies before A.
+            switch = self.transition_near(w, offset0, offset1)
+            repeat_start, repeat_end = switch + offset1, switch + offset0
+            if fold == 1:
+                c = self.search_back(start, limit)
+                if c is not None and _wall_seconds(c) >= repeat_start:
+                    return self.fire(c, fold=1)
+                start = _wall_at(repeat_end - 1)
+            c = self.search_back(start, limit)
+            if c is not None and _wall_seconds(c) >= repeat_start:
+                return self.fire(c)
+            start = _wall_at(repeat_start - 1)
+        while True:
+            c = self.search_back(start, limit)
+            if c is None:
+                return None
+            offset0, offset1 = self.offsets(c)
+            if offset0 < offset1:
+                # Skipped by a spring-forward gap: never fires; resume before it.
+                start = _wall_at(self.transition_near(c, offset0, offset1) + offset0 - 1)
+                continue
+            # Ordinary, or repeated and reached from after its period: then its
+            # second pass (fold=1) is the later of its two fires.
+            return self.fire(c, fold=1 if offset0 > offset1 else 0)
+
+    def _prev_on_wall_clock(
+        self, w: Wall, fold: int, t_instant: int, limit: Wall
+    ) -> datetime | None:
+        """Repeated wall times fired once (first pass); skipped ones just after the gap."""
+        start = _before(w)
+        offset0, offset1 = self.offsets(w)
+        if offset0 > offset1 and fold == 1:
+            # t is in the second pass of a repeated period: every wall time of
+            # that period fired on the first pass, before t; resume at its end.
+            start = _wall_at(self.transition_near(w, offset0, offset1) + offset0 - 1)
+        while True:
+            c = self.search_back(start, limit)
+            if c is None:
+                return None
+            offset0, offset1 = self.offsets(c)
+            if offset0 < offset1:
+                # The gap's matches fire just after it: later than anything
+                # before it on the wall clock, so the latest of them before t wins.
+                switch = self.transition_near(c, offset0, offset1)
+                moved = self._moved_instants(switch, offset0, offset1)
+                latest = max((i for i in moved if i < t_instant), default=None)
+                if latest is not None:
+                    return self.fire(_wall_at(latest + offset1))
+                start = _wall_at(switch + offset0 - 1)
+                continue
+            instant = _wall_seconds(c) - offset0
+            before = self.offset_at(instant - 60)
+            if before < offset0:
+                # A gap ended within the minute before c: its moved fires may
+                # lie between c and t (02:30:10 fires at 03:00:10, c 03:00:05).
+                switch = self.transition(instant - 60, instant)
+                moved = self._moved_instants(switch, before, offset0)
+                latest = max((i for i in moved if instant < i < t_instant), default=None)
+                if latest is not None:
+                    return self.fire(_wall_at(latest + offset0))
+            return self.fire(c)
+
+
+def _limit_back(w: Wall, years: int) -> Wall:
+    """The first wall time searched back from `w`: `years` before, and never before year 1."""
+    if w[0] - years < 1:
+        return _FIRST_WALL
+    return (w[0] - years, w[1], w[2], w[3], w[4], w[5])
 
 
 def _limit(w: Wall, years: int) -> Wall:

@@ -13,6 +13,11 @@ class SchedulePolicy(Protocol):
     `Schedule`, `Interval` and `RRule` implement it; so can a user's class
     (business days from a holiday calendar, say). `__str__` must be stable:
     the runtime stores it to recognise the same schedule across restarts.
+
+    Optional, and so not part of the Protocol: `prev_before(t)` (the last
+    fire strictly before `t`, or None) and `iter_before(t)` (newest first).
+    The three built-in schedules offer both; `bgjobs next-runs --before`
+    needs them.
     """
 
     def next_after(self, t: datetime) -> datetime | None:

@@ -4,7 +4,8 @@
 reads back to an equal value: `second …` (or `every second`), then minute,
 hour, day, month, on and `in ZONE` (left out for UTC); EVERY fields left
 out; values ascending with runs of three or more written `A-B`; a kept
-`*/N` written as such; weekdays by name, months by number.
+`*/N` written as such (then the values it does not cover: `*/15,7`);
+weekdays by name, months by number.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
-from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES, DayRule
+from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES, DayRule, step_values
+from bgjobs.schedule.month_days import (
+    LastDay,
+    LastWeekday,
+    NearestWeekday,
+    NthWeekday,
+    RelativeDay,
+)
 
 if TYPE_CHECKING:
     from bgjobs.schedule.model import Interval, Schedule
@@ -35,18 +43,18 @@ def schedule_text(s: Schedule) -> str:
     """The canonical calendar-language text of a Schedule."""
     clauses = ["every second" if s.second is None else f"second {_list(s.second)}"]
     if s.minute is not None:
-        clauses.append(f"minute {_stepped(s.minute, s.minute_step)}")
+        clauses.append(f"minute {_stepped(s.minute, s.minute_step, 'minute')}")
     if s.hour is not None:
-        clauses.append(f"hour {_stepped(s.hour, s.hour_step)}")
+        clauses.append(f"hour {_stepped(s.hour, s.hour_step, 'hour')}")
     if s.day_of_month is not None:
-        day = f"day {_list(s.day_of_month)}"
+        day = f"day {_day_list(s)}"
         if s.day_rule is DayRule.OR and s.day_of_week is not None:
-            day += f" or on {_list(s.day_of_week, _weekday_name)}"
+            day += f" or on {_weekday_list(s)}"
         clauses.append(day)
     if s.month is not None:
         clauses.append(f"month {_list(s.month)}")
     if s.day_of_week is not None and s.day_rule is DayRule.AND:
-        clauses.append(f"on {_list(s.day_of_week, _weekday_name)}")
+        clauses.append(f"on {_weekday_list(s)}")
     if s.timezone != "UTC":
         clauses.append(f"in {s.timezone}")
     return " ".join(clauses)
@@ -83,12 +91,66 @@ def _list(values: frozenset[int], name: object = str) -> str:
     return ",".join(pieces)
 
 
-def _stepped(values: frozenset[int], step: int | None) -> str:
-    return f"*/{step}" if step is not None else _list(values)
+def _stepped(values: frozenset[int], step: int | None, name: str) -> str:
+    if step is None:
+        return _list(values)
+    # `*/15,7`: the step first (it keeps the leading star), then the values it does not cover.
+    extra = values - step_values(name, step)
+    return f"*/{step}" + (f",{_list(extra)}" if extra else "")
 
 
 def _weekday_name(day: int) -> str:
     return WEEKDAY_NAMES[day - 1]
+
+
+def _relative_order(day: RelativeDay) -> tuple[int, int]:
+    # As they fall in a month: nearest weekdays by day, then `N before last`
+    # from the largest N, `last weekday`, `last`.
+    if isinstance(day, NearestWeekday):
+        return (0, day.day)
+    if isinstance(day, LastDay) and day.before:
+        return (1, -day.before)
+    return (2, 0) if isinstance(day, LastWeekday) else (3, 0)
+
+
+def _relative_text(day: RelativeDay) -> str:
+    if isinstance(day, NearestWeekday):
+        return f"{day.day} nearest weekday"
+    if isinstance(day, LastWeekday):
+        return "last weekday"
+    return f"{day.before} before last" if day.before else "last"
+
+
+def _day_list(s: Schedule) -> str:
+    """Plain days first, then the relative ones: `1,15 nearest weekday,last`."""
+    assert s.day_of_month is not None
+    pieces = [_list(s.day_of_month)] if s.day_of_month else []
+    pieces += [_relative_text(d) for d in sorted(s.relative_days, key=_relative_order)]
+    return ",".join(pieces)
+
+
+def _nth_groups(days: frozenset[NthWeekday]) -> list[tuple[int, list[int]]]:
+    """(weekday, its nths ascending with the last at the end), by weekday."""
+    by_weekday: dict[int, list[int]] = {}
+    for day in days:
+        by_weekday.setdefault(day.weekday, []).append(day.nth)
+    return [
+        (weekday, sorted(nths, key=lambda n: (n == -1, n)))
+        for weekday, nths in sorted(by_weekday.items())
+    ]
+
+
+def _ordinal_word(nth: int) -> str:
+    return "last" if nth == -1 else ordinal(nth)
+
+
+def _weekday_list(s: Schedule) -> str:
+    """Plain weekdays first, then the nth ones: `monday,1st,3rd tuesday,last friday`."""
+    assert s.day_of_week is not None
+    pieces = [_list(s.day_of_week, _weekday_name)] if s.day_of_week else []
+    for weekday, nths in _nth_groups(s.nth_weekdays):
+        pieces.append(",".join(_ordinal_word(n) for n in nths) + f" {_weekday_name(weekday)}")
+    return ",".join(pieces)
 
 
 # ------------------------------------------------------------------ English
@@ -201,7 +263,9 @@ def _unit_english(unit: str, values: frozenset[int] | None, step: int | None, co
         # "every second of every minute" says nothing "every second" does not.
         return "" if covered else f"every {unit}"
     if step is not None:
-        return f"every {step} {unit}s"
+        extra = values - step_values(unit, step)
+        listed = f" and {_unit_values(unit, extra)}" if extra else ""
+        return f"every {step} {unit}s{listed}"
     return _unit_values(unit, values)
 
 
@@ -213,18 +277,44 @@ def _unit_values(unit: str, values: frozenset[int]) -> str:
 def _days_english(s: Schedule) -> str:
     month_days = None
     if s.day_of_month is not None:
-        month_days = "the " + english_values(s.day_of_month, ordinal)
-    weekdays = None if s.day_of_week is None else _weekdays_english(s.day_of_week)
+        phrases = ["the " + english_values(s.day_of_month, ordinal)] if s.day_of_month else []
+        relative = sorted(s.relative_days, key=_relative_order)
+        phrases += [_relative_english(d) for d in relative]
+        month_days = english_list(phrases)
+    weekdays = None if s.day_of_week is None else _all_weekdays_english(s)
     if month_days and weekdays:
         if s.day_rule is DayRule.OR:
             return f"on {month_days} or on {weekdays}"
-        assert s.day_of_week is not None
-        return f"on {month_days} if it is a {_weekdays_english(s.day_of_week, singular=True)}"
+        return f"on {month_days} if it is {_all_weekdays_english(s, singular=True)}"
     if month_days:
         return f"on {month_days}"
     if weekdays:
         return f"on {weekdays}"
     return ""
+
+
+def _relative_english(day: RelativeDay) -> str:
+    if isinstance(day, NearestWeekday):
+        return f"the weekday nearest the {ordinal(day.day)}"
+    if isinstance(day, LastWeekday):
+        return "the last weekday of the month"
+    if day.before:
+        days = "day" if day.before == 1 else "days"
+        return f"{day.before} {days} before the last day of the month"
+    return "the last day of the month"
+
+
+def _all_weekdays_english(s: Schedule, *, singular: bool = False) -> str:
+    """Plain weekdays and nth ones: 'Mondays and the last Friday'; singular: 'a Monday or ...'."""
+    assert s.day_of_week is not None
+    phrases = []
+    if s.day_of_week:
+        plain = _weekdays_english(s.day_of_week, singular=singular)
+        phrases.append(f"a {plain}" if singular else plain)
+    for weekday, nths in _nth_groups(s.nth_weekdays):
+        ordinals = english_list([_ordinal_word(n) for n in nths], "or" if singular else "and")
+        phrases.append(f"the {ordinals} {weekday_title(weekday)}")
+    return english_list(phrases, "or" if singular else "and")
 
 
 def _weekdays_english(days: frozenset[int], *, singular: bool = False) -> str:

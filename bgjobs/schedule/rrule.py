@@ -9,8 +9,10 @@ The rule runs on naive wall-clock times of its zone. Without DTSTART the
 rule is anchored at DEFAULT_DTSTART, a fixed Monday midnight, so that str()
 and equality are deterministic and the defaults RFC 5545 takes from DTSTART
 are the natural ones (weekly on Mondays, monthly on the 1st, yearly on
-January 1st, at 00:00:00); with INTERVAL > 1 the anchor also fixes which
-weeks, months or years are "every other" one. Daylight saving follows the
+January 1st, at 00:00:00). A rule whose occurrences depend on the anchor
+itself (COUNT counts from it; INTERVAL > 1 without UNTIL takes its phase
+from it) must give DTSTART: a silent 1973 anchor would have used up its
+COUNT decades ago. Daylight saving follows the
 wall-clock rule of fixed-time cron schedules: a repeated wall time fires
 once (its first occurrence), a skipped one at the same second of the first
 existing minute after the gap.
@@ -35,15 +37,15 @@ from bgjobs.schedule.next_fire import require_aware
 from bgjobs.schedule.render import english_list, english_values, month_title, ordinal, weekday_title
 from bgjobs.schedule.rrule_parts import (
     ALLOWED_RULE,
+    anchor_missing,
     canonical_rule,
     given_twice,
+    part_needing_an_anchor,
+    part_offset,
     read_datetime,
     read_parts,
 )
-from bgjobs.schedule.rrule_plan import RulePlan
-
-#: The anchor of a rule written without DTSTART: Monday 1973-01-01 00:00:00 on the wall clock.
-DEFAULT_DTSTART: Final = datetime(1973, 1, 1)
+from bgjobs.schedule.rrule_plan import DEFAULT_DTSTART, RulePlan
 
 _WORDS: Final = re.compile(r"[^ \t\r\n]+")
 _DTSTART: Final = re.compile(
@@ -62,7 +64,9 @@ class RRule:
     """An RFC 5545 recurrence rule evaluated on the wall clock of `timezone`.
 
     `rule` is the part after `RRULE:` (normalised: parts in a fixed order,
-    values sorted); `dtstart` a naive wall-clock time in the zone.
+    values sorted); `dtstart` a naive wall-clock time in the zone. Leaving
+    `dtstart` at its default means "no DTSTART", which a rule with COUNT, or
+    with INTERVAL > 1 and no UNTIL, may not do.
     """
 
     rule: str
@@ -80,6 +84,8 @@ class RRule:
             )
         name = canonical_zone_name(self.timezone)
         start = self.dtstart
+        # The default object itself, not an equal datetime: DTSTART left out.
+        anchored = start is not DEFAULT_DTSTART
         if not isinstance(start, datetime):
             raise ScheduleValidationError(
                 f"dtstart must be a datetime (got {type(start).__name__})",
@@ -92,6 +98,14 @@ class RRule:
         start = start.replace(tzinfo=None, microsecond=0, fold=0)
         text = self.rule.removeprefix("RRULE:") if self.rule[:6].upper() == "RRULE:" else self.rule
         parts = read_parts(text, 0, text)
+        needing = part_needing_an_anchor(parts)
+        if needing is not None and not anchored:
+            raise ScheduleValidationError(
+                anchor_missing(needing, canonical_rule(parts)),
+                field="dtstart",
+                value=None,
+                allowed="a DTSTART with COUNT, or with INTERVAL > 1 and no UNTIL",
+            )
         object.__setattr__(self, "rule", canonical_rule(parts))
         object.__setattr__(self, "timezone", name)
         object.__setattr__(self, "dtstart", start)
@@ -110,6 +124,25 @@ class RRule:
         except OverflowError:
             return None
 
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last occurrence strictly before aware `t`, aware in the rule's zone.
+
+        The mirror of next_after (same daylight-saving rule). None when
+        nothing occurred within 50 years before `t`.
+        """
+        require_aware(t)
+        try:
+            return self._plan.prev_before(t)
+        except OverflowError:
+            return None
+
+    def iter_before(self, t: datetime) -> Iterator[datetime]:
+        """Yield the occurrences strictly before `t`, newest first."""
+        current = self.prev_before(t)
+        while current is not None:
+            yield current
+            current = self.prev_before(current)
+
     def iter_after(self, t: datetime) -> Iterator[datetime]:
         """Yield the occurrences strictly after `t`, in order."""
         current = self.next_after(t)
@@ -122,13 +155,19 @@ class RRule:
         return _english(self)
 
     @property
+    def needs_dtstart(self) -> bool:
+        """Do the occurrences depend on DTSTART itself (COUNT, or INTERVAL > 1 without UNTIL)?"""
+        plan = self._plan
+        return plan.count is not None or (plan.interval > 1 and plan.until is None)
+
+    @property
     def parts(self) -> dict[str, str]:
         """The rule's parts by name, as str() prints them."""
         return dict(part.split("=", 1) for part in self.rule.split(";"))
 
     def __str__(self) -> str:
         pieces = []
-        if self.dtstart != DEFAULT_DTSTART:
+        if self.dtstart != DEFAULT_DTSTART or self.needs_dtstart:
             pieces.append(f"DTSTART:{_stamp(self.dtstart)}")
         pieces.append(f"RRULE:{self.rule}")
         if self.timezone != "UTC":
@@ -180,6 +219,16 @@ def read_rrule(text: str, timezone: str | None) -> RRule:
         )
     name = _agreed_zone(zones, timezone, text)
     parts = read_parts(rule[0], rule[1], text)
+    needing = part_needing_an_anchor(parts)
+    if start is None and needing is not None:
+        raise error_at(
+            text,
+            rule[1] + part_offset(rule[0], needing),
+            anchor_missing(needing, canonical_rule(parts)),
+            field="dtstart",
+            value=needing,
+            allowed="a DTSTART line before the RRULE",
+        )
     dtstart = DEFAULT_DTSTART if start is None else start
     try:
         return RRule(canonical_rule(parts), dtstart, name)

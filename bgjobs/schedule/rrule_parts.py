@@ -166,8 +166,7 @@ def _bad_value(
 def _check_combination(parts: dict[str, Part], rule: str, base: int, text: str) -> None:
     # RFC 5545 section 3.3.10 forbids these combinations.
     def refuse(reason: str, part: str) -> ScheduleValidationError:
-        found = re.search(rf"(^|;){part}=", rule, re.IGNORECASE)
-        offset = base + (found.end() - len(part) - 1 if found else 0)
+        offset = base + part_offset(rule, part)
         return error_at(text, offset, reason, field=part, value=rule, allowed=ALLOWED_RULE)
 
     if "FREQ" not in parts:
@@ -207,6 +206,41 @@ def _some_month_has_a_day(parts: dict[str, Part]) -> bool:
     assert isinstance(months, tuple) and isinstance(days, tuple)
     longest = max(MAX_DAYS_IN_MONTH[m - 1] for m in months)
     return any(abs(day) <= longest for day in days)
+
+
+def part_needing_an_anchor(parts: dict[str, Part]) -> str | None:
+    """The part that makes a rule's occurrences depend on its DTSTART, if any.
+
+    COUNT counts occurrences from DTSTART, and INTERVAL > 1 takes its phase
+    ("every other week": which weeks) from it. Everything else RFC 5545
+    takes from DTSTART is a default that a missing DTSTART fills naturally
+    (Mondays, the 1st, January, midnight). BYSETPOS picks within one period,
+    so it needs an anchor only together with one of these.
+    """
+    if "COUNT" in parts:
+        return "COUNT"
+    if "INTERVAL" in parts and parts["INTERVAL"][1] != 1 and "UNTIL" not in parts:
+        return "INTERVAL"
+    return None
+
+
+def anchor_missing(part: str, rule: str) -> str:
+    """The message for a rule that needs a DTSTART and has none."""
+    why = (
+        "COUNT counts occurrences from the rule's start"
+        if part == "COUNT"
+        else "INTERVAL > 1 takes its phase (which periods fire) from the rule's start"
+    )
+    return (
+        f"this rule needs a DTSTART: {why}, and without one it would be anchored at an "
+        f"arbitrary date; add one, such as 'DTSTART:20250101T090000 RRULE:{rule}'"
+    )
+
+
+def part_offset(rule: str, part: str) -> int:
+    """Where `part=` starts in the rule text (0 if it is not there)."""
+    found = re.search(rf"(^|;){part}=", rule, re.IGNORECASE)
+    return found.end() - len(part) - 1 if found else 0
 
 
 def canonical_rule(parts: dict[str, Part]) -> str:

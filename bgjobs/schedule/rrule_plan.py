@@ -14,6 +14,7 @@ python-dateutil generates the wall-clock occurrences. Around it:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -26,6 +27,8 @@ from bgjobs.schedule.model import zone
 from bgjobs.schedule.rrule_parts import FREQUENCIES, Part
 
 SEARCH_YEARS: Final = 50
+#: The anchor of a rule written without DTSTART: Monday 1973-01-01 00:00:00 on the wall clock.
+DEFAULT_DTSTART: Final = datetime(1973, 1, 1)
 _CYCLE_YEARS: Final = 400  # the Gregorian calendar repeats exactly every 400 years
 _SECONDS_PER: Final = {"HOURLY": 3600, "MINUTELY": 60, "SECONDLY": 1}
 
@@ -98,6 +101,75 @@ class RulePlan:
                 best_wall = instant.astimezone(self.zone).replace(tzinfo=None)
         return None if best is None else best.astimezone(self.zone)
 
+    def prev_before(self, t: datetime) -> datetime | None:
+        """The last occurrence strictly before `t`, within 50 years.
+
+        dateutil only walks forwards, so the search walks forwards through a
+        window that ends at t and starts a few periods earlier, and widens the
+        window eightfold until something fires in it: the work stays near the
+        answer, however far the rule's DTSTART lies behind.
+        """
+        before = t.astimezone(UTC)
+        if t.microsecond:
+            # Occurrences are whole seconds: the last before 10:00:00.5 is the last before 10:00:01.
+            before = before.replace(microsecond=0) + timedelta(seconds=1)
+        wall = before.astimezone(self.zone).replace(tzinfo=None)
+        earliest = _search_limit_back(wall)
+        plan = self._timeless() if earliest < self.dtstart else self
+        span = self._period() * 2
+        while True:
+            start = max(earliest, wall - span) if wall - earliest > span else earliest
+            best = plan._last_in_window(start, before)
+            if best is not None:
+                return best.astimezone(self.zone)
+            if start <= earliest:
+                return None
+            span *= 8
+
+    def _last_in_window(self, start: datetime, before: datetime) -> datetime | None:
+        """The latest fire instant before `before` of the occurrences from wall time `start`.
+
+        Later ordinary wall times fire later; only a gap's moves (02:30:50 fires
+        at 03:00:50, after 03:00:05) break that order, and only within the gap
+        and the minute after it. So the walk ends at the wall time of `before`
+        (see _last_wall_before), or at the first ordinary occurrence that fires
+        at or after `before`.
+        """
+        # Starting a little earlier catches a gap just before the window, whose
+        # moved fires land inside it.
+        start -= _gap_lookback(start.replace(tzinfo=self.zone).astimezone(UTC), self.zone)
+        best: datetime | None = None
+        for occurrence in self._occurrences(start, _last_wall_before(before, self.zone)):
+            instant = _instant(occurrence, self.zone)
+            if instant < before:
+                if best is None or instant > best:
+                    best = instant
+            elif not _skipped(occurrence, self.zone):
+                break
+        return best
+
+    def _timeless(self) -> RulePlan:
+        """The rule with its default anchor moved back, so that it also fires before 1973.
+
+        A rule written without DTSTART has no start of its own (only a rule
+        with COUNT, or INTERVAL > 1 and no UNTIL, needs one, and must give
+        it). Whole 400-year cycles times INTERVAL keep every weekday, leap
+        day and "every other" phase; the defaults taken from the anchor are
+        already explicit.
+        """
+        years = _CYCLE_YEARS * self.interval
+        if self.count is not None or self.dtstart != DEFAULT_DTSTART or years >= 1973:
+            return self
+        return dataclasses.replace(self, dtstart=_add_years(self.dtstart, -years))
+
+    def _period(self) -> timedelta:
+        """About one period of the rule (INTERVAL x FREQ), as a first window to search back."""
+        name = FREQUENCIES[self.freq]
+        seconds = _SECONDS_PER.get(name) or {"DAILY": 86_400, "WEEKLY": 7 * 86_400}.get(
+            name, 31 * 86_400 if name == "MONTHLY" else 366 * 86_400
+        )
+        return timedelta(seconds=seconds * self.interval)
+
     def _occurrences(self, start: datetime, limit: datetime) -> Iterator[datetime]:
         """The wall-clock occurrences from `start` up to `limit`, in order.
 
@@ -161,7 +233,10 @@ class RulePlan:
             return anchor + timedelta(seconds=whole * period)
         index = self._period_index(start)
         if index % self.interval == 0:
-            return start
+            # From the start of the period, not mid-way: BYSETPOS counts the
+            # whole period's set (the 1st Monday-or-Saturday of a week is
+            # its Monday even when asked on its Saturday).
+            return max(anchor, self._period_start(index))
         return self._period_start(index + self.interval - index % self.interval)
 
     def _period_index(self, moment: datetime) -> int:
@@ -242,6 +317,35 @@ def _search_limit(wall: datetime) -> datetime:
     if year > 9999:
         return datetime(9999, 12, 31, 23, 59, 59)
     return wall.replace(year=year, day=min(wall.day, 28) if wall.month == 2 else wall.day)
+
+
+def _search_limit_back(wall: datetime) -> datetime:
+    year = wall.year - SEARCH_YEARS
+    if year < 1:
+        return datetime(1, 1, 1)
+    return wall.replace(year=year, day=min(wall.day, 28) if wall.month == 2 else wall.day)
+
+
+def _last_wall_before(before: datetime, where: tzinfo) -> datetime:
+    """The latest wall time whose fire can come before the instant `before`.
+
+    Later wall times fire later, except on the second pass of a repeated
+    hour: there, the rest of the hour fired on its first pass, before
+    `before`. So the walk may stop at `before`'s own wall time, or at the end
+    of the repeated hour it lies in. (A gap's moved fires come after the gap,
+    so they are after `before` too.)
+    """
+    wall = before.astimezone(where).replace(tzinfo=None)
+    first = wall.replace(tzinfo=where, fold=0).utcoffset() or timedelta()
+    second = wall.replace(tzinfo=where, fold=1).utcoffset() or timedelta()
+    return wall + (first - second) if first > second else wall
+
+
+def _skipped(wall: datetime, where: tzinfo) -> bool:
+    """Is this wall time skipped by a spring-forward gap?"""
+    early = wall.replace(tzinfo=where, fold=0).utcoffset() or timedelta()
+    late = wall.replace(tzinfo=where, fold=1).utcoffset() or timedelta()
+    return early < late
 
 
 def _gap_lookback(after: datetime, where: tzinfo) -> timedelta:

@@ -17,7 +17,16 @@ from lark import Token, Tree
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import MONTH_NAMES, WEEKDAY_NAMES
 from bgjobs.schedule.grammar import error_at, quote
-from bgjobs.schedule.model import EVERY, FieldValues, step_values
+from bgjobs.schedule.model import EVERY, FieldValues
+from bgjobs.schedule.month_days import (
+    MAX_DAYS_BEFORE_LAST,
+    MAX_NTH,
+    LastDay,
+    LastWeekday,
+    NearestWeekday,
+    NthWeekday,
+    RelativeDay,
+)
 
 # More digits than this cannot be a field value or a sensible step; int() of
 # thousands of digits is slow and, past 4300, refused by Python.
@@ -56,48 +65,61 @@ class FieldSpec:
 
 @dataclass(frozen=True, slots=True)
 class ListValue:
-    """A checked list: the model's value for the field and the leading `*/N` step kept, if any."""
+    """A checked list: the model's value for the field, the leading `*/N` step kept, if
+    any, and the days picked relative to the month (`last`, `15W`, `2nd monday`)."""
 
     values: FieldValues
     step: int | None
+    relative_days: frozenset[RelativeDay] = frozenset()
+    nth_weekdays: frozenset[NthWeekday] = frozenset()
+
+
+#: List items that pick a day relative to the month rather than give values.
+_PICKING_KINDS: Final = frozenset(
+    {
+        "last_day",
+        "last_weekday",
+        "nearest_weekday",
+        "before_last",
+        "cron_last",
+        "nth_weekday",
+        "cron_nth",
+        "cron_last_of",
+    }
+)
+#: The calendar language's ordinals, for `2nd monday`.
+_ORDINALS: Final = {"1st": 1, "2nd": 2, "3rd": 3, "4th": 4, "5th": 5, "last": -1}
 
 
 def read_list(spec: FieldSpec, items: Sequence[Tree[Token]], source: str) -> ListValue:
     """The field value a parsed list stands for; errors point into `source`.
 
     A list that starts with `*` and covers the whole field is EVERY; a minute
-    or hour written `*/N` keeps N (it decides the daylight-saving rule). Any
-    other list is a set, even when it covers the whole field (`0-59`).
+    or hour list that starts with `*/N` keeps N (`*/15,7` too: the leading
+    star decides the daylight-saving rule). Any other list is a set, even
+    when it covers the whole field (`0-59`).
     """
     raw: set[int] = set()
+    picked: set[RelativeDay | NthWeekday] = set()
     for item in items:
-        raw.update(_item_values(spec, item, source))
+        if item.data in _PICKING_KINDS:
+            picked.update(_picked(spec, item, source))
+        else:
+            raw.update(_item_values(spec, item, source))
     values = frozenset(spec.to_model(v) for v in raw)
     whole = frozenset(spec.to_model(v) for v in range(spec.low, spec.high + 1))
+    relative = frozenset(p for p in picked if not isinstance(p, NthWeekday))
+    nth = frozenset(p for p in picked if isinstance(p, NthWeekday))
     first = items[0]
     if first.data not in ("star", "star_step"):
-        return ListValue(values, None)
+        return ListValue(values, None, relative, nth)
     if values == whole:
-        return ListValue(EVERY, None)
+        return ListValue(EVERY, None)  # every day already includes the picked ones
     if spec.name not in ("minute", "hour"):
-        return ListValue(values, None)
-    step = (
-        _number(spec, _tokens(first)[-1], source, what="step") if first.data == "star_step" else 0
-    )
-    if step and values == step_values(spec.name, step):
-        return ListValue(values, step)
-    # A leading star changes the daylight-saving rule, and the model keeps it
-    # only as a single `*/N`: a list such as `*/15,7` has no faithful value.
-    listed = ",".join(str(v) for v in sorted(values))
-    raise error_at(
-        source,
-        _start(first),
-        f"a {spec.name} list that starts with '*' must be '*' or '*/N' alone; "
-        f"write the values instead: {listed}",
-        field=spec.name,
-        value=listed,
-        allowed=f"*, */N or a list of values in {spec.low}..{spec.high}",
-    )
+        return ListValue(values, None, relative, nth)
+    # `*/15,7`: the list starts with a star, which keeps the elapsed-time
+    # daylight-saving rule (Debian cron looks at the field's first character).
+    return ListValue(values, _number(spec, _tokens(first)[-1], source, what="step"))
 
 
 def _item_values(spec: FieldSpec, item: Tree[Token], source: str) -> range | set[int]:
@@ -120,6 +142,59 @@ def _item_values(spec: FieldSpec, item: Tree[Token], source: str) -> range | set
     step = _step(spec, tokens[2], source) if kind == "stepped_span" else 1
     # `a-a/n` is just `a`, as in Debian cron.
     return range(start, end + 1, step)
+
+
+def _picked(spec: FieldSpec, item: Tree[Token], source: str) -> list[RelativeDay | NthWeekday]:
+    """The days an item picks relative to the month (one, or one per ordinal)."""
+    tokens = _tokens(item)
+    kind = item.data
+    if kind == "last_day":
+        return [LastDay()]
+    if kind == "last_weekday":
+        return [LastWeekday()]
+    if kind == "nearest_weekday":
+        return [NearestWeekday(_value(spec, tokens[0], source))]
+    if kind == "before_last":
+        return [LastDay(_days_before_last(spec, tokens[0], str(tokens[0]), source))]
+    if kind == "cron_last":
+        written = str(tokens[0]).upper()
+        if written == "L":
+            return [LastDay()]
+        if written == "LW":
+            return [LastWeekday()]
+        return [LastDay(_days_before_last(spec, tokens[0], written[2:], source))]
+    if kind == "nth_weekday":
+        weekday = spec.to_model(_value(spec, tokens[-1], source))
+        return [NthWeekday(weekday, _ORDINALS[str(t).lower()]) for t in tokens[:-1]]
+    weekday = spec.to_model(_value(spec, tokens[0], source))
+    if kind == "cron_last_of":
+        return [NthWeekday(weekday, -1)]
+    nth = _number(spec, tokens[1], source, what="nth")
+    if not 1 <= nth <= MAX_NTH:
+        raise error_at(
+            source,
+            _offset(tokens[1]),
+            f"the N of D#N is the weekday's place in the month: 1..{MAX_NTH} (got {nth})",
+            field=spec.name,
+            value=nth,
+            allowed=f"1..{MAX_NTH}",
+        )
+    return [NthWeekday(weekday, nth)]
+
+
+def _days_before_last(spec: FieldSpec, token: Token, digits: str, source: str) -> int:
+    days = int(digits) if digits.isdigit() and len(digits) <= _MAX_DIGITS else -1
+    if not 1 <= days <= MAX_DAYS_BEFORE_LAST:
+        raise error_at(
+            source,
+            _offset(token),
+            f"days before the last day must be 1..{MAX_DAYS_BEFORE_LAST} (got {digits!r}); "
+            "the last day itself is 'L' ('last')",
+            field=spec.name,
+            value=digits,
+            allowed=f"1..{MAX_DAYS_BEFORE_LAST}",
+        )
+    return days
 
 
 def _value(spec: FieldSpec, token: Token, source: str) -> int:

@@ -131,16 +131,42 @@ def test_a_naive_after_is_wall_time_in_the_effective_zone() -> None:
     assert aware == ["2026-01-02T08:30:00+01:00"]
 
 
-def test_tz_overrides_the_zone_of_the_text() -> None:
-    # 2026-01-01T00:00Z is 01:00 in Stockholm (08:30 still to come that day) but
-    # 09:00 in Tokyo (08:30 already past): only the zone from --tz gives the 2nd.
+def test_tz_only_changes_the_zone_the_times_are_printed_in() -> None:
+    # 03:00 in Paris is 02:00 UTC in winter: --tz UTC prints that, and must not
+    # move the fire to 03:00 UTC.
+    lines = next_runs("at 03:00 in Europe/Paris", "--tz UTC --after 2026-01-01T00:00:00Z -n 2")
+    assert lines[0] == "second 0 minute 0 hour 3 in Europe/Paris"
+    assert lines[2:] == ["2026-01-01T02:00:00+00:00", "2026-01-02T02:00:00+00:00"]
+    # 08:30 in Stockholm on 2026-01-01 is 16:30 in Tokyo.
     text = "at 08:30 in Europe/Stockholm"
     lines = next_runs(text, "--tz asia/tokyo --after 2026-01-01T00:00:00Z -n 1")
+    assert lines[0] == "second 0 minute 30 hour 8 in Europe/Stockholm"
+    assert lines[2:] == ["2026-01-01T16:30:00+09:00"]
+
+
+def test_tz_on_a_schedule_without_a_zone_prints_its_utc_fires_there() -> None:
+    runs = fire_times("at 08:30", "--tz Europe/Stockholm --after 2026-01-01T00:00:00Z -n 1")
+    assert runs == ["2026-01-01T09:30:00+01:00"]
+
+
+def test_schedule_tz_attaches_a_zone_like_parse_timezone() -> None:
+    # 2026-01-01T00:00Z is 09:00 in Tokyo: 08:30 there has passed, so the 2nd.
+    lines = next_runs("at 08:30", "--schedule-tz asia/tokyo --after 2026-01-01T00:00:00Z -n 1")
     assert lines[0] == "second 0 minute 30 hour 8 in Asia/Tokyo"
     assert lines[2:] == ["2026-01-02T08:30:00+09:00"]
-    lines = next_runs(text, "--tz UTC --after 2026-01-01T00:00:00Z -n 1")
-    assert lines[0] == "second 0 minute 30 hour 8"  # UTC is not written
-    assert lines[2:] == ["2026-01-01T08:30:00+00:00"]
+    # Both: fire on Tokyo's clock, print in UTC.
+    both = "--schedule-tz Asia/Tokyo --tz UTC --after 2026-01-01T00:00:00Z -n 1"
+    assert fire_times("at 08:30", both) == ["2026-01-01T23:30:00+00:00"]
+    # The same zone as the text's is no conflict.
+    same = "--schedule-tz europe/stockholm --after 2026-01-01T00:00:00Z -n 1"
+    assert fire_times("at 08:30 in Europe/Stockholm", same) == ["2026-01-01T08:30:00+01:00"]
+
+
+def test_schedule_tz_that_disagrees_with_the_text_is_refused() -> None:
+    lines = invalid("at 08:30 in Europe/Stockholm", "--schedule-tz", "UTC")
+    assert lines[0].startswith("error: --schedule-tz UTC: the schedule names its own zone")
+    assert "Europe/Stockholm" in lines[0]
+    assert lines[1:] == ["  at 08:30 in Europe/Stockholm", "  " + " " * 12 + "^"]
 
 
 def test_utc_is_written_plus_zero_and_times_stop_at_the_second() -> None:
@@ -169,11 +195,15 @@ def test_an_interval_fires_at_after_plus_k_intervals_in_utc() -> None:
     ]
 
 
-def test_an_interval_takes_its_zone_from_tz() -> None:
+def test_an_interval_prints_in_tz_and_reads_naive_times_in_its_own_zone() -> None:
     aware = fire_times("every 90 seconds", "--tz Asia/Tokyo --after 2026-01-01T00:00:00Z -n 2")
     assert aware == ["2026-01-01T09:01:30+09:00", "2026-01-01T09:03:00+09:00"]
+    # A naive --after is wall time where the schedule fires: UTC for an interval...
     naive = fire_times("every 90 seconds", "--tz Asia/Tokyo --after 2026-01-01T00:00:00 -n 1")
-    assert naive == ["2026-01-01T00:01:30+09:00"]
+    assert naive == ["2026-01-01T09:01:30+09:00"]
+    # ...unless --schedule-tz names a zone.
+    attached = "--schedule-tz Asia/Tokyo --after 2026-01-01T00:00:00 -n 1"
+    assert fire_times("every 90 seconds", attached) == ["2026-01-01T00:01:30+09:00"]
 
 
 # -- cron and RRULE -----------------------------------------------------------------------
@@ -240,8 +270,11 @@ def test_rrule_text_last_friday_of_the_month() -> None:
         "2026-02-27T09:00:00+00:00",
         "2026-03-27T09:00:00+00:00",
     ]
-    # --tz puts the same wall-clock rule on Stockholm's clock (winter time in January).
+    # --tz prints the same fires on Stockholm's clock (winter time in January)...
     runs = fire_times(rule, "--tz Europe/Stockholm --after 2026-01-01T00:00:00Z -n 1")
+    assert runs == ["2026-01-30T10:00:00+01:00"]
+    # ...--schedule-tz puts the rule on it.
+    runs = fire_times(rule, "--schedule-tz Europe/Stockholm --after 2026-01-01T00:00:00Z -n 1")
     assert runs == ["2026-01-30T09:00:00+01:00"]
 
 
@@ -371,6 +404,23 @@ def test_bad_tz_is_shown_with_a_caret() -> None:
     lines = invalid("at 08:30", "--tz", "Mars/Base")
     assert "Mars/Base" in lines[0]
     assert lines[1:] == ["  Mars/Base", "  ^"]
+    lines = invalid("at 08:30", "--schedule-tz", "Mars/Base")
+    assert lines[0].startswith("error: --schedule-tz: unknown time zone 'Mars/Base'")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["at 08:30", "--tz", "a/" * 400],
+        ["at 08:30", "--schedule-tz", "a/" * 400 + "b"],
+        ["at 08:30 in " + "a/" * 400 + "b"],
+        ["0 8 * * * in " + "/".join(["Europe"] * 500)],
+        ["RRULE:FREQ=DAILY in " + "x/" * 400 + "y"],
+    ],
+)
+def test_a_400_part_zone_name_is_a_clean_error(args: list[str]) -> None:
+    lines = invalid(*args)
+    assert "unknown time zone" in lines[0]
 
 
 @pytest.mark.parametrize("after", ["yesterdayish", "2026-02-30"])
@@ -409,3 +459,63 @@ def test_a_reader_that_goes_away_gets_no_traceback() -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) in (0, 1)
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+# -- --before: the fires before a time, newest first -----------------------------------------
+
+
+def test_before_lists_the_previous_fires_newest_first() -> None:
+    lines = next_runs("at 08:30 in Europe/Stockholm", "--before 2026-01-03T08:30:00+01:00 -n 3")
+    assert lines[:2] == [
+        "second 0 minute 30 hour 8 in Europe/Stockholm",
+        describe(parse("at 08:30 in Europe/Stockholm")),
+    ]
+    # Strictly before: 08:30 on the 3rd itself is not listed.
+    assert lines[2:] == [
+        "2026-01-02T08:30:00+01:00",
+        "2026-01-01T08:30:00+01:00",
+        "2025-12-31T08:30:00+01:00",
+    ]
+
+
+def test_before_mirrors_the_daylight_saving_rules() -> None:
+    # Spring: 02:30 does not exist on 2026-03-29 and fired at 03:00 instead.
+    spring = fire_times("at 02:30 in Europe/Stockholm", "--before 2026-03-29T04:00 -n 2")
+    assert spring == ["2026-03-29T03:00:00+02:00", "2026-03-28T02:30:00+01:00"]
+    # Autumn: 02:30 happens twice on 2026-10-25 and fired at the first.
+    autumn = fire_times("at 02:30 in Europe/Stockholm", "--before 2026-10-25T04:00 -n 2")
+    assert autumn == ["2026-10-25T02:30:00+02:00", "2026-10-24T02:30:00+02:00"]
+    # Elapsed time (`*/1` hour): both 02:30s fired.
+    stepped = fire_times("30 */1 * * * in Europe/Stockholm", "--before 2026-10-25T03:00 -n 2")
+    assert stepped == ["2026-10-25T02:30:00+01:00", "2026-10-25T02:30:00+02:00"]
+
+
+def test_before_an_interval_steps_back_from_the_time() -> None:
+    runs = fire_times("every 90 seconds", "--before 2026-01-01T00:00:00Z -n 2")
+    assert runs == ["2025-12-31T23:58:30+00:00", "2025-12-31T23:57:00+00:00"]
+
+
+def test_before_in_json_keeps_the_keys_and_adds_before_and_previous_runs() -> None:
+    document = next_runs_json(
+        "RRULE:FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+        "--before 2026-03-01T00:00:00Z -n 2",
+    )
+    assert document == {
+        "schedule": "RRULE:FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+        "description": "every month on the last Friday at 09:00:00",
+        "timezone": "UTC",
+        "next_runs": [],
+        "before": "2026-03-01T00:00:00+00:00",
+        "previous_runs": ["2026-02-27T09:00:00+00:00", "2026-01-30T09:00:00+00:00"],
+    }
+
+
+def test_before_and_after_together_are_refused() -> None:
+    result = run_cli("next-runs", "at 08:30", "--before", "2026-01-01", "--after", "2025-01-01")
+    assert "not allowed with" in assert_one_line_error(result, 2)
+
+
+def test_bad_before_is_shown_with_a_caret() -> None:
+    lines = invalid("at 08:30", "--before", "2026-02-30")
+    assert lines[0].startswith("error: --before: ")
+    assert lines[1:] == ["  2026-02-30", "  ^"]

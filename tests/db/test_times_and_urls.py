@@ -83,11 +83,11 @@ def test_a_bad_postgres_conninfo_is_refused() -> None:
 @pytest.mark.postgres
 def test_a_server_that_refuses_us_fails_fast_with_its_reason(postgres_server_url: str) -> None:
     from bgjobs.db import PostgresAdapter
-    from bgjobs.errors import DatabaseError
+    from bgjobs.errors import ConfigurationError
 
     adapter = PostgresAdapter(postgres_server_url.rsplit("/", 1)[0] + "/no_such_database")
     try:
-        with pytest.raises(DatabaseError, match="no_such_database"):
+        with pytest.raises(ConfigurationError, match="no_such_database"):
             adapter.migrate()
     finally:
         adapter.close()

@@ -13,11 +13,13 @@ of SPEC 2.4 literally:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import calendar
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bgjobs.schedule.fields import DayRule
 from bgjobs.schedule.model import Schedule
+from bgjobs.schedule.month_days import LastDay, LastWeekday, NearestWeekday, NthWeekday
 
 MINUTE = timedelta(minutes=1)
 
@@ -44,10 +46,40 @@ def minute_matches(s: Schedule, wall: datetime) -> bool:
     def ok(values: frozenset[int] | None, value: int) -> bool:
         return values is None or value in values
 
-    dom = ok(s.day_of_month, wall.day)
-    dow = ok(s.day_of_week, wall.isoweekday())
+    dom = ok(s.day_of_month, wall.day) or any(picks(item, wall) for item in s.relative_days)
+    dow = ok(s.day_of_week, wall.isoweekday()) or any(picks(item, wall) for item in s.nth_weekdays)
     day = (dom or dow) if s.day_rule is DayRule.OR else (dom and dow)
     return day and ok(s.month, wall.month) and ok(s.hour, wall.hour) and ok(s.minute, wall.minute)
+
+
+def picks(item: object, wall: datetime) -> bool:
+    """Does a relative day (`L`, `L-N`, `LW`, `NW`, `D#N`, `DL`) pick the wall time's day?
+
+    Written the way Quartz documents them, one day at a time.
+    """
+    last = calendar.monthrange(wall.year, wall.month)[1]
+    if isinstance(item, LastDay):
+        return wall.day == last - item.before
+    if isinstance(item, LastWeekday):
+        weekdays = [
+            d for d in range(last, last - 7, -1) if date(wall.year, wall.month, d).weekday() < 5
+        ]
+        return wall.day == weekdays[0]
+    if isinstance(item, NearestWeekday):
+        if item.day > last:
+            return False
+        target = date(wall.year, wall.month, item.day)
+        if target.weekday() == 5:  # Saturday: the Friday before, or Monday the 3rd
+            return wall.day == (item.day - 1 if item.day > 1 else 3)
+        if target.weekday() == 6:  # Sunday: the Monday after, or the Friday before the end
+            return wall.day == (item.day + 1 if item.day < last else item.day - 2)
+        return wall.day == item.day
+    assert isinstance(item, NthWeekday)
+    if wall.isoweekday() != item.weekday:
+        return False
+    if item.nth == -1:
+        return wall.day + 7 > last
+    return (wall.day - 1) // 7 + 1 == item.nth
 
 
 def seconds_of(s: Schedule) -> list[int]:
@@ -102,3 +134,49 @@ def reference_next(s: Schedule, t: datetime, window: timedelta) -> datetime | No
     if is_fixed(s):
         return reference_wall_clock(s, t, window)
     return reference_elapsed(s, t, window)
+
+
+# -- the previous fire, scanned the same plain way backwards -------------------
+
+
+def reference_prev_elapsed(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    """Real elapsed time: walk UTC minutes back from t, read each one's wall clock."""
+    t = t.astimezone(UTC)
+    start = t - window
+    m = t.replace(second=0, microsecond=0)
+    while m >= start - MINUTE:
+        if minute_matches(s, m.astimezone(s.zone)):
+            for second in reversed(seconds_of(s)):
+                candidate = m + timedelta(seconds=second)
+                if start <= candidate < t:
+                    return candidate
+        m -= MINUTE
+    return None
+
+
+def reference_prev_wall_clock(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    """Wall clock: the latest of all fires (computed as in reference_wall_clock) before t."""
+    zone = s.zone
+    t = t.astimezone(UTC)
+    start = t - window
+    # End late: a wall time after t's in a repeated hour fired on its first pass.
+    wall = t.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(hours=3)
+    stop = wall - window - timedelta(hours=6)
+    best: datetime | None = None
+    while wall >= stop:
+        if minute_matches(s, wall):
+            for second in seconds_of(s):
+                fire = wall + timedelta(seconds=second)
+                while not exists(zone, fire):
+                    fire += MINUTE
+                instant = fire.replace(tzinfo=zone, fold=0).astimezone(UTC)
+                if start <= instant < t and (best is None or instant > best):
+                    best = instant
+        wall -= MINUTE
+    return best
+
+
+def reference_prev(s: Schedule, t: datetime, window: timedelta) -> datetime | None:
+    if is_fixed(s):
+        return reference_prev_wall_clock(s, t, window)
+    return reference_prev_elapsed(s, t, window)

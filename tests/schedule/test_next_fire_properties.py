@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule.fields import DayRule
 from bgjobs.schedule.model import Schedule, step_values
 from tests.schedule.reference import (
@@ -26,7 +27,7 @@ from tests.schedule.reference import (
     seconds_of,
     utc,
 )
-from tests.strategies import ZONES, field_values
+from tests.strategies import ZONES, field_values, nth_weekdays, relative_days
 
 WINDOW = timedelta(days=3)
 
@@ -69,20 +70,30 @@ def frequent_schedules(draw: st.DrawFn) -> Schedule:
     second = draw(st.one_of(st.just(frozenset({0})), field_values("second"), st.none()))
     day_of_month = draw(st.one_of(st.none(), st.none(), field_values("day_of_month", 20)))
     day_of_week = draw(st.one_of(st.none(), st.none(), field_values("day_of_week", 5)))
+    # Sometimes days picked relative to the month (`L`, `15W`, `5#2`, `5L`).
+    picking = draw(st.integers(0, 5))
+    relative = draw(relative_days()) if picking == 0 else frozenset()
+    nth = draw(nth_weekdays()) if picking == 1 else frozenset()
     rule = DayRule.AND
-    if day_of_month is not None and day_of_week is not None:
+    if (day_of_month is not None or relative) and (day_of_week is not None or nth):
         rule = draw(st.sampled_from(DayRule))
-    return Schedule(
-        second=second,
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        day_of_week=day_of_week,
-        minute_step=minute_step,
-        hour_step=hour_step,
-        day_rule=rule,
-        timezone=draw(st.sampled_from(ZONES)),
-    )
+    try:
+        return Schedule(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            day_of_week=day_of_week,
+            minute_step=minute_step,
+            hour_step=hour_step,
+            day_rule=rule,
+            timezone=draw(st.sampled_from(ZONES)),
+            relative_days=relative,
+            nth_weekdays=nth,
+        )
+    except ScheduleValidationError:
+        assume(False)  # can never fire (`day 31 on 5th monday`, say)
+        raise
 
 
 @st.composite

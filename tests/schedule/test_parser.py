@@ -118,6 +118,21 @@ def test_a_step_list_that_equals_the_step_keeps_it() -> None:
     assert schedule("minute */15,30").minute_step == 15
 
 
+def test_a_leading_step_may_list_more_values_and_keeps_its_star() -> None:
+    # Debian cron, cronsim and croniter accept these; the leading star keeps
+    # the elapsed-time daylight-saving rule.
+    s = schedule("*/15,7 * * * *")
+    assert s.minute == {0, 7, 15, 30, 45} and s.minute_step == 15
+    assert str(s) == "second 0 minute */15,7"
+    h = schedule("hours */7,0,22")
+    assert h.hour == {0, 7, 14, 21, 22} and h.hour_step == 7
+    assert str(h) == "second 0 hour */7,22"
+    assert schedule(str(h)) == h
+    # The same values and a star: the smallest step that fits is kept.
+    assert schedule("minute */30,15,45") == schedule("minute */15")
+    assert schedule("*/2,1-59/2 * * * *").minute is EVERY
+
+
 def test_a_step_that_does_not_lead_is_a_plain_set() -> None:
     s = schedule("* 0,*/6 * * *")
     assert s.hour == {0, 6, 12, 18} and s.hour_step is None
@@ -493,7 +508,6 @@ def test_schedules_that_never_fire(text: str, column: int) -> None:
         ("08:30", 6, "at 08:30"),
         ("1 2 3", 6, "too few fields"),
         ("1 2 3 4 5 6 7", 13, "too many fields"),
-        ("*/15,7 * * * *", 1, "write the values instead: 0,7,15,30,45"),
         ("@Daily", 1, "lower case"),
         ("@reboot", 1, "unknown cron macro"),
         ("@daily 5", 8, "stands for a whole cron line"),
@@ -502,7 +516,19 @@ def test_schedules_that_never_fire(text: str, column: int) -> None:
         ("0 0 * january *", 7, "jan..dec"),
         ("0 0 * * fri-mon", 9, "inverted"),
         ("0 0 * * L", 9, None),
-        ("0 0 1W * *", 6, None),
+        ("0 0 L-31 * *", 5, "days before the last day must be 1..30"),
+        ("0 0 L-0 * *", 5, "the last day itself is 'L'"),
+        ("0 0 32W * *", 5, "day_of_month must be in 1..31"),
+        ("0 0 * * 5#6", 11, "1..5"),
+        ("0 0 * * 8L", 9, "day_of_week must be in 0..7"),
+        ("0 0 LW-2 * *", 7, None),
+        ("0 0 L/2 * *", 6, None),
+        ("day 0 before last", 5, "days before the last day must be 1..30"),
+        ("on 6th monday", 4, None),
+        ("on last", 8, "weekday name"),
+        ("day last weekday month 2 day 3", 26, "given twice"),
+        ("day 30 nearest weekday month 2", 5, "never fire"),
+        ("day 5 before last on 5th monday month 2", 5, "never fire"),
     ],
 )
 def test_error_points_at_the_offending_column(text: str, column: int, words: str | None) -> None:

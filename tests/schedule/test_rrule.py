@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,12 @@ def rrule(text: str, timezone: str | None = None) -> RRule:
     value = parse(text, timezone)
     assert isinstance(value, RRule), value
     return value
+
+
+def anchored(rule: str) -> str:
+    """The rule with the default anchor written out when it needs one (INTERVAL > 1)."""
+    needs = re.search(r"INTERVAL=([0-9]+)", rule) and "INTERVAL=1;" not in rule + ";"
+    return f"DTSTART:19730101T000000 {rule}" if needs else rule
 
 
 def at(*args: int, tz: ZoneInfo | None = None) -> datetime:
@@ -159,8 +166,10 @@ def test_a_rule_that_never_fires_returns_none(text: str) -> None:
 
 def test_nothing_within_50_years_or_before_10000_is_none() -> None:
     assert rrule("RRULE:FREQ=YEARLY").next_after(at(9999, 6, 1)) is None
-    assert rrule("RRULE:FREQ=YEARLY;INTERVAL=100").next_after(at(2025, 1, 1)) == at(2073, 1, 1)
-    assert rrule("RRULE:FREQ=YEARLY;INTERVAL=200").next_after(at(2025, 1, 1)) is None
+    every_100 = rrule("DTSTART:19730101T000000 RRULE:FREQ=YEARLY;INTERVAL=100")
+    assert every_100.next_after(at(2025, 1, 1)) == at(2073, 1, 1)
+    every_200 = rrule("DTSTART:19730101T000000 RRULE:FREQ=YEARLY;INTERVAL=200")
+    assert every_200.next_after(at(2025, 1, 1)) is None
     assert rrule("DTSTART:20800101T000000 RRULE:FREQ=DAILY").next_after(at(2025, 1, 1)) is None
     assert rrule("DTSTART:20700101T000000 RRULE:FREQ=DAILY").next_after(at(2025, 1, 1)) == at(
         2070, 1, 1
@@ -170,12 +179,13 @@ def test_nothing_within_50_years_or_before_10000_is_none() -> None:
 
 
 def test_fine_rules_far_from_their_anchor_are_quick() -> None:
-    r = rrule("RRULE:FREQ=SECONDLY;INTERVAL=7")
+    r = rrule("DTSTART:19730101T000000 RRULE:FREQ=SECONDLY;INTERVAL=7")
     t = at(2025, 3, 1, 12, 0, 1)
     # 1973-01-01 plus whole multiples of 7 seconds: the phase is kept.
     expected = t + timedelta(seconds=(-int((t - at(1973, 1, 1)).total_seconds())) % 7)
     assert r.next_after(t) == expected
-    assert rrule("RRULE:FREQ=MINUTELY;INTERVAL=13").next_after(t) is not None
+    every_13 = rrule("DTSTART:19730101T000000 RRULE:FREQ=MINUTELY;INTERVAL=13")
+    assert every_13.next_after(t) is not None
 
 
 # ------------------------------------------------------------ daylight saving
@@ -298,10 +308,10 @@ def test_next_after_agrees_with_dateutil_from_the_default_anchor(
         theirs = du.rrulestr(f"DTSTART:19730101T000000\n{rule}")
     except ValueError:
         with pytest.raises(ScheduleValidationError, match="never fire"):
-            parse(rule)
+            parse(anchored(rule))
         return
     expected = theirs.after(after)
-    assert rrule(rule).next_after(after.replace(tzinfo=UTC)) == (
+    assert rrule(anchored(rule)).next_after(after.replace(tzinfo=UTC)) == (
         None
         if expected is None or expected.year - after.year > 50
         else expected.replace(tzinfo=UTC)
@@ -312,7 +322,7 @@ def test_next_after_agrees_with_dateutil_from_the_default_anchor(
 @given(rule=rules(), zone=st.sampled_from(["UTC", "Europe/Stockholm", "America/New_York"]))
 def test_text_round_trip(rule: str, zone: str) -> None:
     try:
-        r = rrule(f"{rule} in {zone}")
+        r = rrule(f"{anchored(rule)} in {zone}")
     except ScheduleValidationError as exc:
         assert "never fire" in str(exc)
         return
@@ -343,6 +353,9 @@ def test_text_round_trip(rule: str, zone: str) -> None:
         ("RRULE:FREQ=DAILY;COUNT=2;UNTIL=20250101", 26, "COUNT and UNTIL"),
         ("RRULE:FREQ=DAILY;COUNT=0", 24, "COUNT must be 1..10000"),
         ("RRULE:FREQ=DAILY;INTERVAL=0", 27, "INTERVAL"),
+        ("RRULE:FREQ=DAILY;COUNT=3", 18, "needs a DTSTART"),
+        ("RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TU", 19, "add one, such as 'DTSTART:"),
+        ("RRULE:FREQ=MONTHLY;BYDAY=FR;INTERVAL=3 in Europe/Paris", 29, "needs a DTSTART"),
         ("RRULE:FREQ=DAILY;UNTIL=2025", 24, "UNTIL"),
         ("RRULE:FREQ=DAILY;FREQ=DAILY", 18, "twice"),
         ("RRULE:FREQ=DAILY;COLOR=RED", 18, "unknown rule part"),
@@ -366,6 +379,22 @@ def test_invalid_rules(text: str, column: int, words: str) -> None:
     assert words in str(caught.value)
 
 
+def test_rules_anchored_in_their_own_periods_need_no_dtstart() -> None:
+    # UNTIL bounds the rule by a date, and BYSETPOS picks within one period.
+    assert rrule("RRULE:FREQ=WEEKLY;INTERVAL=2;UNTIL=20300101").next_after(at(2025, 1, 1))
+    last_weekday = rrule("RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1")
+    assert last_weekday.next_after(at(2025, 1, 1)) == at(2025, 1, 31)
+
+
+def test_an_anchor_needed_is_kept_in_the_text_even_at_the_default() -> None:
+    r = rrule("DTSTART:19730101T000000 RRULE:FREQ=DAILY;COUNT=3")
+    assert str(r) == "DTSTART:19730101T000000 RRULE:FREQ=DAILY;COUNT=3"
+    assert parse(str(r)) == r
+    with pytest.raises(ScheduleValidationError, match="needs a DTSTART"):
+        RRule("FREQ=DAILY;COUNT=3")
+    assert RRule("FREQ=DAILY;COUNT=3", dtstart=datetime(1973, 1, 1)) == r
+
+
 def test_a_zone_argument_that_disagrees() -> None:
     with pytest.raises(ScheduleValidationError, match="disagrees"):
         parse("RRULE:FREQ=DAILY in Europe/Stockholm", timezone="UTC")
@@ -376,3 +405,83 @@ def test_direct_construction_is_checked_too() -> None:
         RRule("BYHOUR=9")
     with pytest.raises(ScheduleValidationError, match="dtstart"):
         RRule("FREQ=DAILY", dtstart="2025-01-01")  # type: ignore[arg-type]
+
+
+def test_bysetpos_counts_the_whole_period_when_asked_mid_period() -> None:
+    # The week of Monday 2024-05-27: {Monday, Saturday}; position 1 is the Monday,
+    # so Saturday 2024-06-01 does not fire even when asked from that Saturday.
+    r = rrule("DTSTART:20190101T000001 RRULE:FREQ=WEEKLY;BYDAY=MO,SA;BYSETPOS=1")
+    assert r.next_after(at(2024, 6, 1)) == at(2024, 6, 3, 0, 0, 1)
+
+
+# ------------------------------------------------------------------ previous fire
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    rule=rules(),
+    start=st.datetimes(datetime(2019, 1, 1), datetime(2024, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+    before=st.datetimes(datetime(2024, 6, 1), datetime(2026, 6, 1)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+)
+def test_prev_before_agrees_with_dateutil_from_dtstart(
+    rule: str, start: datetime, before: datetime
+) -> None:
+    stamp = start.strftime("%Y%m%dT%H%M%S")
+    try:
+        theirs = du.rrulestr(f"DTSTART:{stamp}\n{rule}")
+    except ValueError:
+        return  # refused alike: test_next_after_agrees_with_dateutil_from_dtstart
+    ours = rrule(f"DTSTART:{stamp} {rule}")
+    expected = theirs.before(before)
+    assert ours.prev_before(before.replace(tzinfo=UTC)) == (
+        None if expected is None else expected.replace(tzinfo=UTC)
+    )
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    rule=rules(),
+    zone=st.sampled_from(["UTC", "Europe/Stockholm", "America/New_York", "Australia/Lord_Howe"]),
+    t=st.datetimes(datetime(2023, 1, 1), datetime(2026, 1, 1)).map(
+        lambda d: d.replace(microsecond=0, tzinfo=UTC)
+    ),
+)
+def test_rrule_prev_and_next_describe_one_set_of_fires(rule: str, zone: str, t: datetime) -> None:
+    try:
+        r = rrule(f"{anchored(rule)} in {zone}")
+    except ScheduleValidationError:
+        return
+    one = timedelta(seconds=1)
+    following = r.next_after(t)
+    if following is not None:
+        assert r.prev_before(following) == r.prev_before(t + one)
+    preceding = r.prev_before(t)
+    if preceding is not None:
+        assert preceding.astimezone(UTC) < t
+        assert r.next_after(preceding) == r.next_after(t - one)
+
+
+def test_rrule_prev_before_follows_the_wall_clock_rule() -> None:
+    # 02:30 Stockholm: skipped on 2024-03-31 (fires at 03:00), repeated on 2024-10-27 (once).
+    r = rrule("RRULE:FREQ=DAILY;BYHOUR=2;BYMINUTE=30;BYSECOND=0 in Europe/Stockholm")
+    spring = r.prev_before(at(2024, 3, 31, 1, 30))  # 03:30 local
+    assert spring is not None and spring.isoformat() == "2024-03-31T03:00:00+02:00"
+    autumn = r.prev_before(at(2024, 10, 27, 1, 10))  # 02:10 local, second pass
+    assert autumn is not None and autumn.isoformat() == "2024-10-27T02:30:00+02:00"
+
+
+def test_rrule_prev_before_stops_at_dtstart_and_after_50_years() -> None:
+    r = rrule("DTSTART:20250101T090000 RRULE:FREQ=DAILY;COUNT=3")
+    assert [f.day for f in r.iter_before(at(2026, 1, 1))] == [3, 2, 1]
+    assert r.prev_before(at(2025, 1, 1, 9)) is None
+    # Without DTSTART a rule has no start: it fired before 1973 too.
+    leap_monday = rrule("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO")
+    assert leap_monday.prev_before(at(1970, 1, 1)) == at(1960, 2, 29)
+    assert rrule("RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29").prev_before(at(1, 2, 1)) is None
+    assert rrule("RRULE:FREQ=SECONDLY").prev_before(at(2025, 1, 1, 0, 0, 0)) == at(
+        2024, 12, 31, 23, 59, 59
+    )

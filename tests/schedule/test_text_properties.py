@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from bgjobs.errors import ScheduleValidationError
 from bgjobs.schedule import DayRule, Interval, Schedule, new_schedule, parse
 from bgjobs.schedule.builder import ScheduleBuilder
+from bgjobs.schedule.fields import WEEKDAY_NAMES
 from bgjobs.schedule.model import MAX_INTERVAL_MS
+from bgjobs.schedule.month_days import LastDay, LastWeekday
 from tests.strategies import cron_expressions, schedules
 
 
@@ -59,6 +61,17 @@ def _build(s: Schedule) -> ScheduleBuilder:
         values = getattr(s, name)
         if values is not None:
             b = _add(b, f"on_{name}", values)
+    for day in sorted(s.relative_days, key=repr):
+        if isinstance(day, LastDay):
+            b = b.on_last_day_of_month(day.before) if day.before else b.on_last_day_of_month()
+        elif isinstance(day, LastWeekday):
+            b = b.on_last_weekday_of_month()
+        else:
+            b = b.on_nearest_weekday_to(day.day)
+    for nth in sorted(s.nth_weekdays):
+        # By name or by number, and `on_last` for the last: all the same.
+        weekday = WEEKDAY_NAMES[nth.weekday - 1] if nth.nth % 2 else nth.weekday
+        b = b.on_last(weekday) if nth.nth == -1 else b.on_nth_weekday(nth.nth, weekday)
     return b
 
 
@@ -98,6 +111,8 @@ TOKENS = [
     "08:30", "8:30:15", "24:00",
     "*", "*/", "/", "-", ",", "*/0", "*/1", "*/15", "1-5", "5-1", "10-50/5", "5/15", "a-a",
     "@daily", "@hourly", "@yearly", "@reboot", "L", "#", "?", "W",
+    "last", "nearest", "before", "weekday", "1st", "2nd", "5th", "6th", "L-3", "LW", "L-", "15W",
+    "5#2", "fri#5", "5L", "0#1", "*,L", "L,1", "?,5",
     "RRULE:FREQ=DAILY", "RRULE:", "FREQ=MONTHLY", ";BYDAY=-1FR", ";BYHOUR=9", ";COUNT=3",
     ";UNTIL=20250101", ";BYSETPOS=2", ";INTERVAL=0", "DTSTART:20250101T000000", "DTSTART;TZID=UTC:",
     " ", "  ", "\n", "\t",
