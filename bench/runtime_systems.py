@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -122,6 +123,10 @@ class BgJobsSystem:
         builder = bgjobs.new(self._adapter).with_event_listener(count_done)
         if self._rescue:
             builder = builder.with_heartbeat(every=RESCUE_HEARTBEAT, lease=RESCUE_LEASE)
+        # BGJOBS_BENCH_PREFETCH measures Queue.with_prefetch; unset, the default applies.
+        prefetch = os.environ.get("BGJOBS_BENCH_PREFETCH")
+        if prefetch is not None:
+            queue = queue.with_prefetch(int(prefetch))
         builder = builder.with_queue(queue.with_max_concurrent_jobs(CONCURRENCY))
         self._runtime = builder.build()
 

@@ -24,6 +24,9 @@ from pathlib import Path
 
 SERVER_USER = "postgres"
 
+#: No commit waits for the disk: fine for throwaway test clusters, never for data.
+_UNSAFE_FAST = ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+
 
 class PostgresNotFound(RuntimeError):
     """No PostgreSQL server binaries on this machine."""
@@ -100,8 +103,14 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     @classmethod
-    def start_new(cls, *, max_connections: int = 200) -> PostgresServer:
-        """Make and start a fresh cluster."""
+    def start_new(
+        cls, *, max_connections: int = 200, durable: bool = False, trust_from: str | None = None
+    ) -> PostgresServer:
+        """Make and start a fresh cluster (fsync off unless `durable`: the server's defaults).
+
+        With `trust_from` (a CIDR such as 10.200.0.0/16) the server listens on
+        every address and lets clients from there in without a password.
+        """
         bindir = find_bindir()
         user = _ensure_server_user() if os.geteuid() == 0 else None
         as_user = user.pw_name if user is not None else None
@@ -116,7 +125,12 @@ class PostgresServer:
                 "initdb", "-D", str(server.datadir), "-A", "trust", "-U", "postgres",
                 "-E", "UTF8", "--no-locale", "--no-sync",
             )  # fmt: skip
-            server._start(max_connections)
+            if trust_from is not None:
+                with open(server.datadir / "pg_hba.conf", "a") as hba:
+                    hba.write(f"host all all {trust_from} trust\n")
+            server._start(
+                max_connections, durable=durable, listen="*" if trust_from else "127.0.0.1"
+            )
         except BaseException:
             shutil.rmtree(root, ignore_errors=True)
             raise
@@ -145,25 +159,27 @@ class PostgresServer:
         except OSError:
             return ""
 
-    def _options(self, max_connections: int) -> str:
+    def _options(
+        self, max_connections: int, *, durable: bool = False, listen: str = "127.0.0.1"
+    ) -> str:
         return " ".join(
             [
-                "-c listen_addresses=127.0.0.1",
+                f"-c listen_addresses='{listen}'",
                 f"-c port={self.port}",
                 f"-c unix_socket_directories={shlex.quote(str(self.root))}",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
                 f"-c max_connections={max_connections}",
             ]
+            + ([] if durable else _UNSAFE_FAST)
         )
 
-    def _start(self, max_connections: int) -> None:
+    def _start(
+        self, max_connections: int, *, durable: bool = False, listen: str = "127.0.0.1"
+    ) -> None:
         last_error: Exception | None = None
         self.max_connections = max_connections
         for _ in range(8):
             self.port = _free_port()
-            options = self._options(max_connections)
+            options = self._options(max_connections, durable=durable, listen=listen)
             try:
                 self.pg_ctl("start", "-w", "-t", "60", "-l", str(self.logfile), "-o", options)
                 return

@@ -321,6 +321,18 @@ class Adapter(Protocol):
         gone (attempts kept, available now), and delete dead owners' rows. Returns the jobs."""
         ...
 
+    def release_untracked_jobs(
+        self, owner: str, *, keep: Collection[str], claimed_before: datetime
+    ) -> list[Job]:
+        """Give back jobs reserved by `owner` before `claimed_before` whose ids are not in
+        `keep` (attempt given back, as a release). Returns the jobs released.
+
+        A running process calls it with the ids its threads hold: a claim whose
+        answer was lost leaves reservations nobody tracks, and nothing else would
+        free them while the process goes on heartbeating.
+        """
+        ...
+
     # -- scheduled jobs ---------------------------------------------------
     def insert_scheduled_job(
         self, key: str, *, schedule_text: str, available_at: datetime, now: datetime

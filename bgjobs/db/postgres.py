@@ -2,15 +2,18 @@
 
 How it keeps SPEC 3.2's promises:
 - psycopg 3 with a psycopg_pool connection pool, opened on first use.
-- The claim is one statement: a CTE picks rows FOR UPDATE SKIP LOCKED in claim
-  order, then UPDATE ... RETURNING reserves them, so concurrent claimers
-  never wait for or take each other's rows.
+- The claim is one statement in one round trip: a CTE picks rows FOR UPDATE
+  SKIP LOCKED in claim order, then UPDATE ... RETURNING reserves them, so
+  concurrent claimers never wait for or take each other's rows.
+- The hot statements carry their planner settings (PIN_PLANS in
+  postgres_connections.py), so their plans never depend on statistics.
 - A batch of outcomes is a few statements (one per kind) in one transaction.
 - A dropped connection (server restart, failover, network) is replaced and the
   transaction run again. Every transaction is written to be safe to run
   twice: ids are made by the client, inserts skip ids that exist, outcomes
-  already applied count as done, and a claim whose COMMIT was lost checks
-  which of the rows it read are really its own.
+  already applied count as done. A claim whose answer was lost leaves jobs
+  reserved by a process that does not know them: the runtime's monitor gives
+  them back (release_untracked_jobs), and the rescue covers a dead process.
 - Enqueue sends one NOTIFY per transaction naming the job names due now;
   `listen()` keeps one autocommit connection outside the pool on a daemon
   thread, LISTENs again after every reconnect and then calls back with None
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 import psycopg
@@ -60,7 +63,14 @@ from bgjobs.db.base import (
     rescue_window,
 )
 from bgjobs.db.migrations import run_migrations
-from bgjobs.db.postgres_connections import Conn, PostgresConnections, Row, dict_rows
+from bgjobs.db.postgres_connections import (
+    PIN_PLANS_NO_FLUSH,
+    Conn,
+    PostgresConnections,
+    Row,
+    dict_rows,
+    pinned_rows,
+)
 from bgjobs.db.postgres_notify import CHANNEL, Listener
 from bgjobs.db.postgres_statements import (
     Claim,
@@ -103,9 +113,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     `conninfo` is a URL (postgresql://user@host/db) or a libpq key=value
     string. bgjobs' tables live in the connection's current schema (set
     `options=-csearch_path=...` to keep them apart from yours).
-    """
 
-    supports_notify = True
+    Behind a transaction-pooling PgBouncer, pass `pooled=True`: LISTEN then
+    goes to `listen_url` (a direct connection to the server), or, without
+    one, queues poll. Nothing else keeps session state on pooled connections.
+    """
 
     def __repr__(self) -> str:
         return f"PostgresAdapter({self._where})"
@@ -125,6 +137,20 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             return run_migrations(_MigrationSession(conn), "postgres")
 
         return self._run(work, transaction=True)
+
+    def clock_offset(self) -> timedelta:
+        """The database's clock minus this host's, from the quickest of three round trips."""
+
+        def measure(conn: Conn) -> tuple[float, timedelta]:
+            before = datetime.now(UTC)
+            row = conn.execute("SELECT clock_timestamp()").fetchone()
+            after = datetime.now(UTC)
+            database_now: datetime = row[0] if row else after
+            middle = before + (after - before) / 2
+            return (after - before).total_seconds(), database_now - middle
+
+        samples = [self._run(measure, transaction=False) for _ in range(3)]
+        return min(samples, key=lambda sample: sample[0])[1]
 
     # -- producing ----------------------------------------------------------------
 
@@ -223,7 +249,14 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "owner": owner,
             "now": require_aware(now, "now"),
         }
-        rows = self._run(Claim(_Q["claim_jobs"], params), transaction=True)
+        # One round trip, committed on its own. If the answer is lost, the jobs
+        # stay reserved by `owner` with no thread tracking them: the runtime's
+        # monitor gives such reservations back (release_untracked_jobs), and the
+        # rescue takes them from an owner that is not a running process.
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["claim_jobs"], params, settings=PIN_PLANS_NO_FLUSH),
+            transaction=False,
+        )
         jobs = in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
         return self._fail_unreadable(jobs, now)
 
@@ -256,12 +289,16 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             # A queue whose last claim found work skips the look for due jobs.
             "look_first": not self._busy_limited.get(queue, False),
         }
-        # Run as the plain claim is. (A rate-limited claim may reserve its jobs
-        # a moment after `now`, at the last recorded start: a second run after
-        # a lost COMMIT does not recognise them and claims afresh; the first
-        # run's jobs stay reserved by this process until it stops and they are
-        # rescued, unless a sweep of untracked reservations gives them back.)
-        rows = self._run(Claim(_Q["claim_limited_jobs"], params), transaction=True)
+        # One round trip committed on its own, like the plain claim (see
+        # reserve_jobs): if the answer is lost, the monitor gives the
+        # reservations no thread tracks back. The function sets its own plan
+        # settings; pinned_rows adds the same no-flush commit as the plain claim.
+        rows = self._run(
+            lambda conn: pinned_rows(
+                conn, _Q["claim_limited_jobs"], params, settings=PIN_PLANS_NO_FLUSH
+            ),
+            transaction=False,
+        )
         self._busy_limited[queue] = bool(rows)
         return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
 
@@ -290,7 +327,9 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     def next_available_at(self, names: Collection[str], *, queue: str) -> datetime | None:
         """The earliest available_at of unreserved jobs this queue could claim."""
         params = {"names": names_param(names), "queue": queue}
-        rows = self._fetch(_Q["next_available_at"], params)
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["next_available_at"], params), transaction=False
+        )
         return from_postgres_time(rows[0]["available_at"]) if rows else None
 
     # -- queues -----------------------------------------------------------------------
@@ -362,13 +401,28 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"now": stamp, "cutoff": cutoff}
 
         def rescue(conn: Conn) -> list[Row]:
-            rows = dict_rows(conn, _Q["rescue_jobs"], params)
+            rows = pinned_rows(conn, _Q["rescue_jobs"], params)
             conn.execute(_Q["delete_dead_workers"], params)
             return rows
 
         return [
             job_from_row(row, from_postgres_time) for row in self._run(rescue, transaction=True)
         ]
+
+    def release_untracked_jobs(
+        self, owner: str, *, keep: Collection[str], claimed_before: datetime
+    ) -> list[Job]:
+        """Unreserve `owner`'s jobs claimed before `claimed_before` and not in `keep`."""
+        check_text(owner, "owner")
+        params = {
+            "owner": owner,
+            "keep": sorted(keep),
+            "before": require_aware(claimed_before, "claimed_before"),
+        }
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["release_untracked_jobs"], params), transaction=False
+        )
+        return [job_from_row(row, from_postgres_time) for row in rows]
 
     # -- scheduled jobs -------------------------------------------------------------------
 
@@ -490,7 +544,12 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     def cancel_requests(self, owner: str) -> list[str]:
         """Ids of jobs reserved by `owner` whose cancel was requested."""
-        return [row["id"] for row in self._fetch(_Q["cancel_requests"], {"owner": owner})]
+        params = {"owner": owner}
+        # Asked every second while jobs run: pinned, like the other hot statements.
+        rows = self._run(
+            lambda conn: pinned_rows(conn, _Q["cancel_requests"], params), transaction=False
+        )
+        return [row["id"] for row in rows]
 
     def retry_failed_job(self, job_id: str, *, now: datetime) -> Job:
         """Move a failed job back to `jobs` as a plain job (attempts 0, available now)."""
@@ -550,7 +609,9 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         if not callable(callback):
             raise TypeError("listen needs a callable")
         self._pool()  # refuses a closed adapter; parks connections after a fork
-        listener = Listener(self.conninfo, self._connect_options, callback, self._where)
+        if self.listen_url is None:
+            return None  # behind a pooler without a direct URL: queues poll
+        listener = Listener(self.listen_url, self._connect_options, callback, self._where)
         self._listeners.append(listener)
         # Returning once LISTEN is in place means no enqueue after this call
         # goes unannounced. If the server is down, the thread keeps trying and

@@ -17,7 +17,7 @@ import psycopg
 import psycopg.rows
 
 from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
-from bgjobs.db.postgres_connections import Conn, Row, dict_rows
+from bgjobs.db.postgres_connections import Conn, Row, dict_rows, pinned_rows
 from bgjobs.db.postgres_notify import CHANNEL, notify_payload
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import NewJob, clip_text, held_by_period, job_from_row, succeeded_as_job
@@ -60,7 +60,7 @@ class Claim:
             )
             if ours:
                 return ours
-        self._read = dict_rows(conn, self._query, self._params)
+        self._read = pinned_rows(conn, self._query, self._params)
         return self._read
 
 
@@ -257,10 +257,10 @@ def apply_outcomes(conn: Conn, outcomes: Sequence[Outcome], now: datetime) -> li
     moved_now: set[str] = set()
 
     def run(query: str, params: dict[str, Any]) -> None:
-        for job_id, done_now, done_before in conn.execute(query, params).fetchall():
-            applied[job_id] = done_now or done_before
-            if done_now:
-                moved_now.add(job_id)
+        for row in pinned_rows(conn, query, params):
+            applied[row["id"]] = row["applied"] or row["already"]
+            if row["applied"]:
+                moved_now.add(row["id"])
 
     def fence(items: Sequence[Outcome]) -> dict[str, Any]:
         return {

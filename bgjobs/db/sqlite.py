@@ -80,6 +80,7 @@ from bgjobs.db.records import (
     worker_from_row,
 )
 from bgjobs.db.sqlite_connections import DEFAULT_BUSY_TIMEOUT, SqliteConnections, wrap
+from bgjobs.db.sqlite_watch import DataVersionWatch
 from bgjobs.db.times import from_sqlite_time, to_sqlite_time
 from bgjobs.errors import DatabaseError, JobNotFound
 from bgjobs.ids import new_job_id
@@ -93,7 +94,8 @@ __all__ = ["DEFAULT_BUSY_TIMEOUT", "SqliteAdapter"]
 class SqliteAdapter(SqliteConnections, BaseAdapter):
     """Jobs in a SQLite file (SQLite >= 3.35). Connections open on first use."""
 
-    supports_notify = False
+    #: Not NOTIFY: listen() watches the file for other connections' commits.
+    supports_notify = True
 
     def __repr__(self) -> str:
         return f"SqliteAdapter({self.path!r})"
@@ -326,6 +328,19 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
         return [job_from_row(row, from_sqlite_time) for row in self._write(rescue)]
 
+    def release_untracked_jobs(
+        self, owner: str, *, keep: Collection[str], claimed_before: datetime
+    ) -> list[Job]:
+        """Unreserve `owner`'s jobs claimed before `claimed_before` and not in `keep`."""
+        check_text(owner, "owner")
+        params = {
+            "owner": owner,
+            "keep": json.dumps(sorted(keep)),
+            "before": to_sqlite_time(claimed_before),
+        }
+        rows = self._write(lambda conn: _rows(conn, _Q["release_untracked_jobs"], params))
+        return [job_from_row(row, from_sqlite_time) for row in rows]
+
     # -- scheduled jobs -----------------------------------------------------------
 
     def insert_scheduled_job(
@@ -495,8 +510,15 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         return self._read(count)
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:
-        """SQLite has no notifications between processes: None (queues poll)."""
-        return None
+        """Call back with None whenever another connection commits to the file.
+
+        SQLite has no notifications: a thread reads `PRAGMA data_version` every
+        few milliseconds on a connection of its own (see sqlite_watch.py).
+        """
+        if not callable(callback):
+            raise TypeError("listen needs a callable")
+        self._check_process()
+        return DataVersionWatch(self.path, callback).start()
 
 
 # -- statements shared by the write paths ------------------------------------------

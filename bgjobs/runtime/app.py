@@ -12,7 +12,7 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
-from bgjobs.clock import SYSTEM_CLOCK, Clock, complete_clock
+from bgjobs.clock import SYSTEM_CLOCK, Clock, CorrectedClock, SystemClock, complete_clock
 from bgjobs.db.adapter import Adapter, CancelResult, FinishedJob, Subscription
 from bgjobs.errors import (
     BgJobsError,
@@ -47,6 +47,8 @@ from bgjobs.schedule import parse
 from bgjobs.schedule.policy import SchedulePolicy
 
 DEFAULT_STOP_TIMEOUT = 30.0
+#: A host clock this far off the database's is broken, not skewed: build() refuses.
+MAX_CLOCK_OFFSET = timedelta(seconds=60)
 DEFAULT_HEARTBEAT = HeartbeatSettings()
 DEFAULT_RESTART_TOLERANCE = RestartTolerance()
 DEFAULT_RETENTION = RetentionSettings()
@@ -224,6 +226,7 @@ class BgJobs:
             builder.heartbeat,
             builder.retention,
             self._on_rescued,
+            held_job_ids=self._held_job_ids,
             abandoned_threads=lambda: self._executor.abandoned_threads,
         )
         self._canceller = Canceller(self._context, self._executor)
@@ -244,6 +247,7 @@ class BgJobs:
             if self._builder.migrate:
                 version = context.adapter.migrate()
                 context.emit(Migrated(version=version))
+            self._use_database_clock()
             self._monitor.register()
             if self._queues:
                 # A row per configured queue, so `bgjobs queues list` shows it.
@@ -271,6 +275,41 @@ class BgJobs:
         self._supervisor.start(self._canceller)
         if context.adapter.supports_notify and self._queues:
             self._subscription = context.adapter.listen(self._on_notification)
+
+    def _use_database_clock(self) -> None:
+        """On a database shared by several hosts, judge every time by the database's clock.
+
+        Heartbeats, claim times and due times written by one host are compared
+        by the others: the offset of this host's clock is measured once at
+        start-up and corrected. An offset beyond MAX_CLOCK_OFFSET means a clock
+        that is simply wrong: refuse to start rather than guess. An injected
+        clock (tests, drain()) is kept as it is.
+        """
+        context = self._context
+        measure = getattr(context.adapter, "clock_offset", None)
+        if type(context.clock) is not SystemClock or measure is None:
+            return
+        offset: timedelta = measure()
+        if abs(offset) > MAX_CLOCK_OFFSET:
+            raise ConfigurationError(
+                f"this host's clock is {-offset.total_seconds():+.1f} s off the database's "
+                f"(more than {MAX_CLOCK_OFFSET.total_seconds():.0f} s): fix its time "
+                "synchronisation (NTP) before starting workers"
+            )
+        context.clock = CorrectedClock(offset)
+
+    def _held_job_ids(self) -> set[str]:
+        """Every job this process holds, for the monitor's release of untracked ones.
+
+        Runners are read before the completer: a job moves from one to the
+        other, so a job moving while we look is still seen.
+        """
+        held: set[str] = set()
+        for runner in self._queues:
+            held.update(runner.held_job_ids())
+        for scheduled in self._scheduled:
+            held.update(scheduled.held_job_ids())
+        return held | self._completer.held_job_ids()
 
     @property
     def worker_id(self) -> str:
@@ -394,7 +433,7 @@ class BgJobs:
     def _on_notification(self, names: frozenset[str] | None) -> None:
         for runner in self._queues:
             if names is None or not names.isdisjoint(runner.queue.job_names):
-                runner.wake()
+                runner.notify()
 
     def _on_rescued(self, jobs: list[Job]) -> None:
         names = frozenset(job.name for job in jobs)

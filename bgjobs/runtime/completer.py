@@ -47,6 +47,7 @@ class Completer:
         self._pending: deque[_Pending] = deque()
         self._condition = threading.Condition()
         self._in_flight = 0
+        self._applying: list[_Pending] = []  # the batch being committed now
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -87,6 +88,11 @@ class Completer:
         self._apply([_Pending(outcome, result.append)])
         return bool(result and result[0])
 
+    def held_job_ids(self) -> set[str]:
+        """Ids of the jobs whose outcome waits here or is being committed."""
+        with self._condition:
+            return {item.outcome.lease.job_id for item in (*self._pending, *self._applying)}
+
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted outcome is committed; False on timeout."""
         with self._condition:
@@ -119,6 +125,7 @@ class Completer:
                     )
                 batch = self._take_batch()
                 self._in_flight = len(batch)
+                self._applying = batch
             try:
                 self._apply(batch)
             except BaseException:  # this thread must outlive any bad outcome
@@ -126,6 +133,7 @@ class Completer:
             finally:
                 with self._condition:
                     self._in_flight = 0
+                    self._applying = []
                     self._condition.notify_all()
 
     def _take_batch(self) -> list[_Pending]:

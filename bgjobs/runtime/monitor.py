@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
-from bgjobs.events import JobRescued
+from bgjobs.events import JobReleased, JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import DB_RETRY_CAP, RuntimeContext
@@ -40,6 +40,7 @@ class Monitor:
         heartbeat: HeartbeatSettings,
         retention: RetentionSettings,
         on_rescued: Callable[[list[Job]], None],
+        held_job_ids: Callable[[], set[str]] = set,
         abandoned_threads: Callable[[], int] = lambda: 0,
     ) -> None:
         self._context = context
@@ -47,6 +48,7 @@ class Monitor:
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
+        self._held_job_ids = held_job_ids
         #: Set by stop() only after running jobs are done: heartbeats go on until then,
         #: so a graceful stop longer than the lease does not get its own jobs rescued.
         self.stopped = threading.Event()
@@ -86,6 +88,8 @@ class Monitor:
         lease = self._heartbeat.lease.total_seconds()
         beat_at = self._beat()
         self._gate.beat(context.clock.monotonic())
+        # Our own reservations are ours to fix whatever the gate says.
+        self.release_untracked(beat_at)
         if not self._may_rescue():
             return []
         # The sweep judges others by the time our own successful heartbeat
@@ -132,6 +136,30 @@ class Monitor:
         if failed_at is not None:
             self._gate.trouble(failed_at)
         return self._gate.may_rescue(self._context.clock.monotonic())
+
+    def release_untracked(self, now: datetime) -> list[Job]:
+        """Give back reservations of this process that none of its threads holds.
+
+        A claim is one round trip that commits on its own: if its answer is
+        lost, its jobs stay reserved by this live, heartbeating process and no
+        rescue would ever free them. Only reservations older than half a lease
+        are looked at, so a claim whose answer is still being read is left alone;
+        a lost claim's jobs come back within half a lease plus a heartbeat.
+        """
+        context = self._context
+        # Read the holders first: a job only moves from a runner to the
+        # completer, so one that moves while we look is seen in the completer.
+        held = self._held_job_ids()
+        before = now - self._heartbeat.lease / 2
+        released = context.with_db_retry(
+            "release_untracked_jobs",
+            lambda: context.adapter.release_untracked_jobs(
+                context.owner, keep=held, claimed_before=before
+            ),
+        )
+        for job in released:
+            context.emit(JobReleased(job_id=job.id, name=job.name))
+        return released
 
     def prune(self) -> int:
         """Delete finished rows older than the retention, in small batches."""

@@ -91,6 +91,7 @@ class ScheduledRunner:
         )
         self._wake = threading.Event()
         self._running: Job | None = None
+        self._held: str | None = None  # claimed, outcome not yet committed
         self._lock = threading.Lock()
         self._known_due: datetime | None = None
 
@@ -205,6 +206,20 @@ class ScheduledRunner:
 
     def run_claimed(self, job: Job) -> datetime | None:
         """Run a claimed row and commit its outcome together with the next row."""
+        with self._lock:
+            self._held = job.id
+        try:
+            return self._run_claimed(job)
+        finally:
+            with self._lock:
+                self._held = None
+
+    def held_job_ids(self) -> list[str]:
+        """The job this runner has claimed and whose outcome has not committed, if any."""
+        with self._lock:
+            return [self._held] if self._held is not None else []
+
+    def _run_claimed(self, job: Job) -> datetime | None:
         self._emit(
             JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)
         )

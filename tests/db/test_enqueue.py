@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -306,9 +307,22 @@ def test_a_transactional_enqueue_notifies_on_commit_only(postgres_url: str) -> N
         adapter.close()
 
 
-def test_sqlite_has_no_listen(tmp_path: object) -> None:
+def test_sqlite_listen_calls_back_after_another_connection_commits(tmp_path: object) -> None:
     from bgjobs.db import SqliteAdapter
 
-    adapter = SqliteAdapter(f"{tmp_path}/a.db")
-    assert adapter.supports_notify is False
-    assert adapter.listen(lambda names: None) is None
+    path = f"{tmp_path}/a.db"
+    worker, web = SqliteAdapter(path), SqliteAdapter(path)  # as two processes would
+    worker.migrate()
+    woken = threading.Event()
+    watch = worker.listen(lambda names: woken.set() if names is None else None)
+    try:
+        assert worker.supports_notify is True and watch is not None
+        time.sleep(0.05)
+        assert not woken.is_set()  # nothing committed yet
+        web.enqueue(JobRequest("work"), now=T0)
+        assert woken.wait(10), "no wake-up after another connection's commit"
+    finally:
+        assert watch is not None
+        watch.close()
+        worker.close()
+        web.close()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given
@@ -111,3 +112,24 @@ def test_both_adapters_satisfy_the_runtime_protocol(adapter: object) -> None:
     from bgjobs.db import Adapter
 
     assert isinstance(adapter, Adapter)
+
+
+def test_a_postgres_url_can_say_it_is_a_pooler_and_where_to_listen() -> None:
+    from bgjobs.db import PostgresAdapter
+
+    direct = "postgresql://app@db.internal:5432/app"
+    adapter = adapter_from_url(
+        "postgresql://app@pgbouncer.internal:6432/app?connect_timeout=5"
+        f"&bgjobs_pooled=true&bgjobs_listen_url={quote(direct, safe='')}"
+    )
+    assert isinstance(adapter, PostgresAdapter)
+    assert adapter.pooled is True and adapter.listen_url == direct
+    assert adapter.supports_notify is True
+    # libpq never sees bgjobs' own parameters.
+    assert adapter.conninfo == "postgresql://app@pgbouncer.internal:6432/app?connect_timeout=5"
+    polling = adapter_from_url("postgresql://app@pgbouncer.internal:6432/app?bgjobs_pooled=1")
+    assert isinstance(polling, PostgresAdapter)
+    assert polling.listen_url is None and polling.supports_notify is False
+    for bad in ("bgjobs_pooled=maybe", "bgjobs_pool=true"):
+        with pytest.raises(ConfigurationError, match="bgjobs_pool"):
+            adapter_from_url(f"postgresql://app@pgbouncer.internal/app?{bad}")

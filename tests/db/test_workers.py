@@ -103,3 +103,26 @@ def test_a_rescued_job_is_available_at_the_rescuers_now(adapter: BaseAdapter) ->
 def test_rescue_refuses_a_nonsense_lease(adapter: BaseAdapter) -> None:
     with pytest.raises(ValueError, match="lease"):
         adapter.rescue_jobs(now=T0, lease_seconds=0)
+
+
+def test_a_live_owner_gives_back_only_its_old_untracked_reservations(
+    adapter: BaseAdapter,
+) -> None:
+    enqueue_plain(adapter, 6)
+    tracked, untracked = _claim(adapter, "me", 2)
+    fresh = _claim(adapter, "me", 1, now=T0 + timedelta(seconds=20))
+    others = _claim(adapter, "someone-else", 1)
+
+    released = adapter.release_untracked_jobs(
+        "me", keep={tracked.id}, claimed_before=T0 + timedelta(seconds=15)
+    )
+
+    assert [job.id for job in released] == [untracked.id]
+    by_id = {job.id: job for job in adapter.list_jobs("jobs")}  # type: ignore[union-attr]
+    back = by_id[untracked.id]
+    assert (back.reserved_by, back.attempts) == (None, 0)  # the attempt is given back
+    assert by_id[tracked.id].reserved_by == "me"
+    assert by_id[fresh[0].id].reserved_by == "me"  # claimed too recently to judge
+    assert by_id[others[0].id].reserved_by == "someone-else"
+    # Nothing left to give back: a second sweep changes nothing.
+    assert adapter.release_untracked_jobs("me", keep=(), claimed_before=T0) == []

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,7 @@ from bgjobs.errors import (
 from bgjobs.events import (
     Event,
     JobFailed,
+    JobReleased,
     JobRetried,
     JobSucceeded,
     QueueErrored,
@@ -581,3 +582,87 @@ def test_stop_in_a_forked_child_leaves_the_parent_alone(adapter: Adapter) -> Non
         assert bg.worker_id in {w.id for w in adapter.list_workers()}
     finally:
         bg.stop()
+
+
+def test_a_reservation_of_this_process_that_no_thread_holds_is_given_back(
+    adapter: Adapter, recorder: Recorder
+) -> None:
+    # What a claim whose answer was lost leaves behind: a job reserved by this
+    # live, heartbeating process that none of its threads knows about.
+    runtime = (
+        builder_for(adapter)
+        .with_event_listener(recorder)
+        .with_queue(quick_queue(work=lambda job: None))
+        .build()
+    )
+    try:
+        claimed_at = datetime.now(UTC) - timedelta(seconds=10)
+        [forged] = adapter.enqueue_many([JobRequest("unhandled")], now=claimed_at)
+        [held] = adapter.reserve_jobs(
+            ["unhandled"], queue="default", limit=1, owner=runtime.worker_id, now=claimed_at
+        )
+        assert held.id == forged.id and held.attempts == 1
+        wait_until(lambda: getattr(adapter.get_job(forged.id), "reserved_by", "") is None)
+        back = adapter.get_job(forged.id)
+        assert isinstance(back, Job) and back.attempts == 0
+        assert [e.job_id for e in recorder.of(JobReleased)] == [forged.id]
+        # The jobs it does hold are left alone.
+        done = runtime.enqueue(JobRequest("work"))
+        wait_until(lambda: getattr(adapter.get_job(done.id), "state", None) == "succeeded")
+    finally:
+        runtime.stop()
+
+
+def test_a_postgres_runtime_judges_time_by_the_database_clock(postgres_url: str) -> None:
+    from bgjobs.clock import CorrectedClock
+    from bgjobs.db import PostgresAdapter
+
+    adapter = PostgresAdapter(postgres_url)
+    runtime = builder_for(adapter).with_queue(quick_queue(work=lambda job: None)).build()
+    try:
+        clock = runtime._context.clock
+        assert isinstance(clock, CorrectedClock)
+        # Same host as the test server: the measured offset is a round trip at most.
+        assert abs(clock.offset) < timedelta(seconds=1)
+    finally:
+        runtime.stop()
+        adapter.close()
+
+
+def test_jobs_claimed_ahead_wait_unstarted_and_go_back_at_stop_uncharged(
+    adapter: Adapter,
+) -> None:
+    started: list[str] = []
+
+    def hold(job: Job) -> None:
+        started.append(job.id)
+        job.stop_requested.wait(30)  # runs until stop() asks it to finish
+
+    queue = quick_queue(hold=hold).with_max_concurrent_jobs(1).with_prefetch(3)
+    runtime = builder_for(adapter).with_queue(queue).build()
+    jobs = [runtime.enqueue(JobRequest("hold", n)) for n in range(5)]
+
+    def held_by_us() -> list[Job]:
+        return [
+            job
+            for job in adapter.list_jobs("jobs")
+            if isinstance(job, Job) and job.reserved_by == runtime.worker_id
+        ]
+
+    try:
+        wait_until(lambda: len(started) == 1 and len(held_by_us()) == 4)
+        time.sleep(0.2)
+        assert len(held_by_us()) == 4  # one running, three ahead: never more
+    finally:
+        runtime.stop(timeout=10)
+    assert started == [jobs[0].id]  # the three claimed ahead never started
+    waiting = {job.id: job for job in adapter.list_jobs("jobs") if isinstance(job, Job)}
+    assert set(waiting) == {job.id for job in jobs[1:]}
+    assert all(job.reserved_by is None and job.attempts == 0 for job in waiting.values())
+
+
+def test_prefetch_must_be_a_whole_number() -> None:
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ConfigurationError, match="prefetch"):
+            Queue("q").with_prefetch(bad)  # type: ignore[arg-type]
+    assert Queue("q").with_prefetch(0).prefetch == 0

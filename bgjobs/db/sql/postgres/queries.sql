@@ -261,6 +261,15 @@ WHERE reserved_by IS NOT NULL
        OR (reserved_at < %(cutoff)s AND reserved_by NOT IN (SELECT id FROM jobs_workers)))
 RETURNING *
 
+-- name: release_untracked_jobs
+-- A live process gives back its own reservations that none of its threads
+-- holds (a claim whose answer was lost); claimed before %(before)s, so a claim
+-- whose answer is still being read is left alone. The attempt is given back.
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, attempts = attempts - 1
+WHERE reserved_by = %(owner)s AND reserved_at < %(before)s
+  AND NOT (id = ANY(%(keep)s::text[]))
+RETURNING *
+
 -- name: delete_dead_workers
 DELETE FROM jobs_workers WHERE heartbeat_at < %(cutoff)s
 

@@ -174,6 +174,14 @@ WHERE reserved_by IS NOT NULL
        OR (reserved_at < :cutoff AND reserved_by NOT IN (SELECT id FROM jobs_workers)))
 RETURNING *
 
+-- name: release_untracked_jobs
+-- A live process gives back its own reservations that none of its threads
+-- holds; claimed before :before, so a claim still being read is left alone.
+UPDATE jobs SET reserved_at = NULL, reserved_by = NULL, attempts = attempts - 1
+WHERE reserved_by = :owner AND reserved_at < :before
+  AND id NOT IN (SELECT value FROM json_each(:keep))
+RETURNING *
+
 -- name: delete_dead_workers
 DELETE FROM jobs_workers WHERE heartbeat_at < :cutoff
 

@@ -56,6 +56,7 @@ LANGUAGE plpgsql VOLATILE
 SET enable_seqscan = off
 SET enable_sort = off
 SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
 DECLARE
     v_now timestamptz := p_now;
