@@ -118,6 +118,10 @@ class WorkerRow:
     started_at: datetime
     heartbeat_at: datetime
     abandoned_threads: int = 0  # handler threads given up on after a timeout
+    #: The process's queue names and the job names it runs; None when the row was
+    #: written by a bgjobs that did not record them (it may handle anything).
+    queues: tuple[str, ...] | None = None
+    job_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +301,16 @@ class Adapter(Protocol):
         ...
 
     # -- processes and rescue --------------------------------------------
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (before its first claim)."""
         ...
 

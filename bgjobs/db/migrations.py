@@ -41,7 +41,10 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
         }
     ),
     "jobs_workers": frozenset(
-        {"id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads"}
+        {
+            "id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads",
+            "queues", "job_names",
+        }
     ),
     "jobs_schema": frozenset({"version"}),
     "jobs_queues": frozenset({"name", "paused_at", "updated_at"}),

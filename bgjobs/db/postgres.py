@@ -87,6 +87,7 @@ from bgjobs.db.records import (
     check_outcomes,
     counts_from_rows,
     find_job,
+    handles_params,
     in_claim_order,
     job_from_row,
     jobs_from_rows,
@@ -364,13 +365,23 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     # -- processes and rescue --------------------------------------------------------
 
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
         params = {
             "id": worker_id,
             "hostname": hostname,
             "pid": pid,
             "now": require_aware(now, "now"),
+            **handles_params(queues, job_names),
         }
         self._change(_Q["register_worker"], params)
 

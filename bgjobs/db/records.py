@@ -6,6 +6,7 @@ everywhere and a row means the same thing whichever database it came from.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
@@ -309,7 +310,21 @@ def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
         started_at=read_time(row["started_at"]),
         heartbeat_at=read_time(row["heartbeat_at"]),
         abandoned_threads=int(row.get("abandoned_threads") or 0),
+        queues=_names_from_json(row.get("queues")),
+        job_names=_names_from_json(row.get("job_names")),
     )
+
+
+def handles_params(queues: Sequence[str], job_names: Sequence[str]) -> dict[str, str]:
+    """The queues and job names a process registers, as the JSON array texts stored."""
+    return {
+        "queues": json.dumps(sorted(set(queues))),
+        "job_names": json.dumps(sorted(set(job_names))),
+    }
+
+
+def _names_from_json(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))
 
 
 def unreadable_failures(jobs: Iterable[Job]) -> tuple[list[Job], list[Failed]]:

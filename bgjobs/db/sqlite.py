@@ -69,6 +69,7 @@ from bgjobs.db.records import (
     clip_text,
     counts_from_rows,
     find_job,
+    handles_params,
     held_by_period,
     in_claim_order,
     job_from_row,
@@ -290,9 +291,24 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
     # -- processes and rescue ---------------------------------------------------
 
-    def register_worker(self, worker_id: str, *, hostname: str, pid: int, now: datetime) -> None:
+    def register_worker(
+        self,
+        worker_id: str,
+        *,
+        hostname: str,
+        pid: int,
+        now: datetime,
+        queues: Sequence[str] = (),
+        job_names: Sequence[str] = (),
+    ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
-        params = {"id": worker_id, "hostname": hostname, "pid": pid, "now": to_sqlite_time(now)}
+        params = {
+            "id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "now": to_sqlite_time(now),
+            **handles_params(queues, job_names),
+        }
         self._write(lambda conn: conn.execute(_Q["register_worker"], params))
 
     def heartbeat_worker(

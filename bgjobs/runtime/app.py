@@ -228,6 +228,8 @@ class BgJobs:
             self._on_rescued,
             held_job_ids=self._held_job_ids,
             abandoned_threads=lambda: self._executor.abandoned_threads,
+            queues=tuple(queue.name for queue in builder.queues),
+            job_names=tuple(sorted({n for queue in builder.queues for n in queue.job_names})),
         )
         self._canceller = Canceller(self._context, self._executor)
         self._supervisor = Supervisor(self._context, builder.restart_tolerance, self._give_up)

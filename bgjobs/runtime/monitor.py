@@ -42,9 +42,14 @@ class Monitor:
         on_rescued: Callable[[list[Job]], None],
         held_job_ids: Callable[[], set[str]] = set,
         abandoned_threads: Callable[[], int] = lambda: 0,
+        *,
+        queues: tuple[str, ...] = (),
+        job_names: tuple[str, ...] = (),
     ) -> None:
         self._context = context
         self._abandoned_threads = abandoned_threads
+        self._queues = queues
+        self._job_names = job_names
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -68,6 +73,8 @@ class Monitor:
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
                 now=context.clock.now(),
+                queues=self._queues,
+                job_names=self._job_names,
             ),
         )
 

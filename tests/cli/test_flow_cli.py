@@ -123,17 +123,24 @@ def test_workers_lists_processes_with_heartbeat_age_and_running_jobs(
     database_url: str, db: BaseAdapter
 ) -> None:
     now = datetime.now(UTC)
-    db.register_worker(OWNER, hostname="host-a", pid=4242, now=now - timedelta(seconds=3))
+    db.register_worker(
+        OWNER,
+        hostname="host-a",
+        pid=4242,
+        now=now - timedelta(seconds=3),
+        queues=["mail", "default"],
+        job_names=["work"],
+    )
     db.enqueue_many([JobRequest("work"), JobRequest("work")], now=now)
     db.reserve_jobs(["work"], queue="default", limit=2, owner=OWNER, now=now)
     [record] = as_json("workers", "--db", database_url)
     assert (record["id"], record["hostname"], record["pid"]) == (OWNER, "host-a", 4242)
     assert record["running_jobs"] == 2
     assert 2.5 < record["heartbeat_age_seconds"] < 300
-    assert "queues" in record
+    assert record["queues"] == ["default", "mail"]
     lines = ok("workers", "--db", database_url).splitlines()
     assert lines[0].split()[:3] == ["id", "hostname", "pid"]
-    assert OWNER in lines[1] and "host-a" in lines[1]
+    assert OWNER in lines[1] and "host-a" in lines[1] and "default,mail" in lines[1]
 
 
 # -- enqueue -----------------------------------------------------------------------------------

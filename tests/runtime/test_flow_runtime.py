@@ -97,6 +97,8 @@ def test_pause_and_resume_through_the_runtime(database_url: str) -> None:
             time.sleep(0.01)
         assert sorted(ran) == [0, 1, 2]
         assert [row.name for row in adapter.list_queues()] == ["mail"]
+        [worker] = adapter.list_workers()
+        assert (worker.queues, worker.job_names) == (("mail",), ("send",))
 
 
 def test_drain_obeys_the_rate_limit(database_url: str) -> None:

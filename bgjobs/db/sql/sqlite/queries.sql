@@ -144,8 +144,8 @@ ORDER BY available_at
 LIMIT 1
 
 -- name: register_worker
-INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at)
-VALUES (:id, :hostname, :pid, :now, :now)
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names)
+VALUES (:id, :hostname, :pid, :now, :now, :queues, :job_names)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker

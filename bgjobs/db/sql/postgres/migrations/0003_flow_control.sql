@@ -132,3 +132,9 @@ BEGIN
     SELECT * FROM claimed;
 END
 $$;
+
+-- The queue names and job names each process runs, as JSON arrays written
+-- when it registers (for `bgjobs workers`). The same columns as the
+-- worker-handles migration of the first-hour work, with the same types.
+ALTER TABLE jobs_workers ADD COLUMN queues TEXT;
+ALTER TABLE jobs_workers ADD COLUMN job_names TEXT;
