@@ -6,7 +6,7 @@
     redact_logs(lambda text: re.sub(r"password=\\S+", "password=***", text))
 
 `redact_logs` puts a logging filter on the "bgjobs" logger: every line that
-logger writes (event lines such as `JobFailed ... error=...`, warnings, and
+logger writes (event lines such as `job NAME ID failed for good ...: ERROR`, warnings, and
 the tracebacks attached to them) passes through your function before any
 handler sees it. What is stored in the database (jobs_failed.exception,
 traceback, last_error) is not changed: that is where you go to debug.

@@ -23,6 +23,7 @@ from bgjobs.db import SqliteAdapter, adapter_from_url
 from bgjobs.db.adapter import Adapter, FinishedJob
 from bgjobs.errors import BgJobsError, ConfigurationError, JobNotFound
 from bgjobs.jobs import Job
+from bgjobs.runtime.unhandled import find_unhandled
 
 PRUNE_BATCH = 1000
 MAX_LIMIT = 1_000_000
@@ -386,7 +387,9 @@ def _prune_all(
 def run_stats(args: argparse.Namespace) -> int:
     with admin_adapter(args) as adapter:
         counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
-        abandoned = sum(worker.abandoned_threads for worker in adapter.list_workers())
+        workers = adapter.list_workers()
+        unhandled = find_unhandled(adapter.count_waiting_groups(), workers)
+    abandoned = sum(worker.abandoned_threads for worker in workers)
     record = {
         "waiting": counts.waiting,
         "running": counts.running,
@@ -394,6 +397,10 @@ def run_stats(args: argparse.Namespace) -> int:
         "failed": counts.failed,
         "by_name": counts.by_name,
         "abandoned_threads": abandoned,
+        "workers": len(workers),
+        "unhandled": [
+            {"name": item.name, "queue": item.queue, "waiting": item.count} for item in unhandled
+        ],
     }
     if args.json:
         print_json(record)
@@ -411,6 +418,8 @@ def run_stats(args: argparse.Namespace) -> int:
             for name, by in sorted(counts.by_name.items())
         ]
         print_table(rows, ["name", *states])
+    for item in unhandled:
+        print(f"warning: {item.describe()}: no running worker handles it")
     return 0
 
 

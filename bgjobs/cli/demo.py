@@ -24,7 +24,7 @@ from bgjobs.events import (
 from bgjobs.jobs import Job, JobRequest, Worker
 from bgjobs.runtime import Queue, ScheduledJob, new
 
-#: The demo gives up waiting after this long (it normally ends in about ten seconds).
+#: The demo gives up waiting after this long (it normally ends in about 7 seconds).
 DEMO_LIMIT_SECONDS = 45.0
 SCHEDULED_RUNS_TO_SHOW = 3
 
@@ -32,8 +32,9 @@ SCHEDULED_RUNS_TO_SHOW = 3
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="a one-minute tour: jobs, a retry, a failure and a scheduled job",
-        description="Run a self-contained demo on an embedded SQLite file and exit.",
+        help="a 7-second tour: jobs, a retry, a failure and a scheduled job",
+        description="Run a self-contained demo on an embedded SQLite file; it ends by itself "
+        "in about 7 seconds.",
     )
     parser.add_argument(
         "--path",

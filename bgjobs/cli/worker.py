@@ -10,13 +10,17 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from types import FrameType
 from typing import Any
 
+from bgjobs.cli.banner import banner_lines
 from bgjobs.cli.common import CliError
-from bgjobs.errors import BgJobsError, RuntimeStopped
+from bgjobs.errors import BgJobsError, RuntimeStopped, ScheduleValidationError
 from bgjobs.events import logger_event_listener
 from bgjobs.runtime.app import BgJobs, BgJobsBuilder
+
+logger = logging.getLogger("bgjobs")
 
 
 def register(subparsers: Any) -> None:
@@ -66,7 +70,8 @@ def load_builder(target: str) -> BgJobsBuilder:
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as exc:  # the user's module may raise anything on import
-        raise CliError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
+        logger.debug("importing %r failed", module_name, exc_info=exc)
+        raise CliError(f"cannot import {module_name!r}: {where_raised(exc)}{_hint()}") from None
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
@@ -78,7 +83,8 @@ def load_builder(target: str) -> BgJobsBuilder:
         try:
             obj = obj()
         except Exception as exc:
-            raise CliError(f"calling {target}() failed: {type(exc).__name__}: {exc}") from None
+            logger.debug("calling %s() failed", target, exc_info=exc)
+            raise CliError(f"calling {target}() failed: {where_raised(exc)}{_hint()}") from None
         if isinstance(obj, BgJobs):
             raise CliError(f"{target}() returned a built runtime: return the builder, not build()")
     if not isinstance(obj, BgJobsBuilder):
@@ -87,6 +93,42 @@ def load_builder(target: str) -> BgJobsBuilder:
             "or a zero-argument callable returning one"
         )
     return obj
+
+
+def _hint() -> str:
+    """Said after a start-up error when the traceback was not shown."""
+    shown = logger.isEnabledFor(logging.DEBUG)
+    return "" if shown else "; --log-level DEBUG shows the traceback"
+
+
+def where_raised(exc: BaseException) -> str:
+    """ "path/to/file.py:12: NameError: ..." naming the innermost frame of the user's code.
+
+    Frames of the import system and of bgjobs itself are skipped, so an error
+    bgjobs raises for a bad call points at the user's line that made it. A
+    syntax error names the line of its source; a path under the current
+    directory is shown relative to it.
+    """
+    described = f"{type(exc).__name__}: {exc}"
+    filename: str | None = None
+    line: int | None = None
+    if isinstance(exc, SyntaxError) and exc.filename:
+        filename, line = exc.filename, exc.lineno
+        described = f"{type(exc).__name__}: {exc.msg}"
+    else:
+        for frame, frame_line in traceback.walk_tb(exc.__traceback__):
+            name = frame.f_code.co_filename
+            # "<string>" and such: code generated at run time (a dataclass __init__).
+            if not name.startswith(("<", _IMPORTLIB, _BGJOBS)):
+                filename, line = name, frame_line
+    if filename is None:
+        return described
+    shown = os.path.relpath(filename) if filename.startswith(os.getcwd() + os.sep) else filename
+    return f"{shown}:{line}: {described}"
+
+
+_IMPORTLIB = os.path.dirname(importlib.__file__) + os.sep
+_BGJOBS = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,16 +140,23 @@ def run(args: argparse.Namespace) -> int:
     if logger_event_listener not in builder.listeners:
         builder = builder.with_event_listener(logger_event_listener)
     try:
-        runtime = builder.build()
+        # Built without starting, so that the banner comes before the first job.
+        runtime = builder.build(start=False)
+    except ScheduleValidationError as exc:
+        # Kept on several lines: the caret under the schedule text is the point.
+        logger.debug("build() failed", exc_info=exc)
+        context = "".join(f"{note}: " for note in getattr(exc, "__notes__", ()))
+        print(f"error: cannot start: {context}{exc}", file=sys.stderr)
+        return 2
     except (BgJobsError, ValueError) as exc:
+        logger.debug("build() failed", exc_info=exc)
         raise CliError(f"cannot start: {exc}".splitlines()[0]) from None
-    print(
-        f"bgjobs worker {runtime.worker_id} running {args.target} (pid {os.getpid()}); "
-        "Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
     signals_seen = 0
+    started = threading.Event()  # the stop waits for the start, so the two never overlap
+
+    def stop_after_start() -> None:
+        started.wait()
+        runtime.stop(args.shutdown_timeout)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal signals_seen
@@ -121,10 +170,22 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        threading.Thread(target=runtime.stop, args=(args.shutdown_timeout,), daemon=True).start()
+        threading.Thread(target=stop_after_start, daemon=True).start()
 
+    # Signals are ours before anything runs: a Ctrl-C right after the banner stops
+    # the worker gracefully instead of interrupting the start.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    lines = banner_lines(builder, target=args.target, worker_id=runtime.worker_id)
+    if logger.isEnabledFor(logging.INFO):
+        for line in lines:
+            logger.info("%s", line)
+    else:  # quieter levels still say, once, that the worker runs and how to stop it
+        print(f"bgjobs {lines[0]}", file=sys.stderr, flush=True)
+    try:
+        runtime.start()
+    finally:
+        started.set()
     try:
         while not runtime.wait(timeout=0.5):
             pass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from bgjobs.db.migrations import MigrationReport
 from bgjobs.jobs import Job, JobRequest
 
 #: The tables a job can be in.
@@ -157,6 +158,15 @@ class QueueRow:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitingGroup:
+    """How many unreserved jobs wait under one job name and target queue (None: any queue)."""
+
+    name: str
+    queue: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Counts:
     """How many jobs each table holds, in total and by job name."""
 
@@ -188,6 +198,10 @@ class Adapter(Protocol):
     # -- schema -----------------------------------------------------------
     def migrate(self) -> int:
         """Create or upgrade the schema; returns the schema version. Idempotent and race-safe."""
+        ...
+
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
         ...
 
     # -- producing --------------------------------------------------------
@@ -422,6 +436,10 @@ class Adapter(Protocol):
 
     def count_jobs(self, *, now: datetime) -> Counts:
         """Counts by state and job name."""
+        ...
+
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
         ...
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:

@@ -128,8 +128,16 @@ def split_statements(text: str) -> tuple[str, ...]:
     return tuple(chunk.strip() for chunk in statements if chunk.strip())
 
 
-def run_migrations(session: MigrationSession, dialect: Dialect) -> int:
-    """Bring the schema to the latest version; returns it. Raises SchemaError for foreign tables."""
+@dataclass(frozen=True, slots=True)
+class MigrationReport:
+    """What a migrate() did: the version the schema is at, and the versions it applied now."""
+
+    version: int
+    applied: tuple[int, ...]
+
+
+def run_migrations(session: MigrationSession, dialect: Dialect) -> MigrationReport:
+    """Bring the schema to the latest version. Raises SchemaError for foreign tables."""
     migrations = load_migrations(dialect)
     latest = len(migrations)
     tables = session.table_columns(TABLE_COLUMNS)
@@ -145,7 +153,7 @@ def run_migrations(session: MigrationSession, dialect: Dialect) -> int:
             session.execute(statement)
         session.record_version(migration.version)
     _check_complete(session.table_columns(TABLE_COLUMNS))
-    return latest
+    return MigrationReport(latest, tuple(m.version for m in migrations[current:]))
 
 
 def _check_not_foreign(tables: Mapping[str, set[str]]) -> None:

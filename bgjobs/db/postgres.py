@@ -43,6 +43,7 @@ from bgjobs.db.adapter import (
     QueueLimits,
     QueueRow,
     Subscription,
+    WaitingGroup,
     WorkerRow,
 )
 from bgjobs.db.base import (
@@ -62,7 +63,7 @@ from bgjobs.db.base import (
     prune_query,
     rescue_window,
 )
-from bgjobs.db.migrations import run_migrations
+from bgjobs.db.migrations import MigrationReport, run_migrations
 from bgjobs.db.postgres_connections import (
     PIN_PLANS_NO_FLUSH,
     Conn,
@@ -98,7 +99,7 @@ from bgjobs.db.records import (
     worker_from_row,
 )
 from bgjobs.db.times import from_postgres_time, require_aware
-from bgjobs.errors import JobNotFound
+from bgjobs.errors import JobNotFound, SchemaError
 from bgjobs.ids import new_job_id
 from bgjobs.jobs import Job, JobRequest
 
@@ -132,9 +133,14 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     def migrate(self) -> int:
         """Create or upgrade the schema in one transaction under pg_advisory_xact_lock."""
+        return self.migrate_report().version
 
-        def work(conn: Conn) -> int:
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
+
+        def work(conn: Conn) -> MigrationReport:
             conn.execute(_Q["lock_migrations"], {"key": MIGRATION_LOCK_KEY})
+            _check_schema_selected(conn)
             return run_migrations(_MigrationSession(conn), "postgres")
 
         return self._run(work, transaction=True)
@@ -273,7 +279,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     ) -> list[Job]:
         """Claim as `reserve_jobs` does, no more than the queue's limits allow.
 
-        One statement calling jobs_claim_limited (migration 0003), which locks
+        One statement calling jobs_claim_limited (migration 0004), which locks
         the queue's jobs_queues row and then counts with a fresh snapshot.
         """
         check_claim(queue, limit, owner)
@@ -610,6 +616,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
         return self._run(count, transaction=True)
 
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
+        rows = self._fetch(_Q["count_waiting_groups"], {})
+        return [WaitingGroup(row["name"], row["queue"], row["n"]) for row in rows]
+
     def listen(self, callback: NotifyCallback) -> Subscription | None:
         """Deliver enqueue notifications to `callback` on a daemon thread.
 
@@ -629,6 +640,22 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         # calls back with None once it is connected.
         listener.start(wait=5.0)
         return listener
+
+
+def _check_schema_selected(conn: Conn) -> None:
+    """A search_path naming only schemas that do not exist: say so before CREATE TABLE does.
+
+    PostgreSQL would answer "no schema has been selected to create in", which
+    does not say that the schema has to be created first.
+    """
+    (row,) = dict_rows(conn, _Q["current_schema"], {})
+    if row["current_schema"] is None:
+        raise SchemaError(
+            f"no schema of the search_path {row['search_path']!r} exists, so there is nowhere "
+            "to create the bgjobs tables: create the schema first (for example "
+            "`CREATE SCHEMA bgjobs` in psql, for ?options=-csearch_path%3Dbgjobs) "
+            "or leave the search_path out of the URL"
+        )
 
 
 class _MigrationSession:

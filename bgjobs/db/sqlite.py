@@ -40,6 +40,7 @@ from bgjobs.db.adapter import (
     RetryLater,
     Subscription,
     Succeeded,
+    WaitingGroup,
     WorkerRow,
 )
 from bgjobs.db.base import (
@@ -59,7 +60,7 @@ from bgjobs.db.base import (
     prune_query,
     rescue_window,
 )
-from bgjobs.db.migrations import run_migrations
+from bgjobs.db.migrations import MigrationReport, run_migrations
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
     CANCELLED,
@@ -105,6 +106,10 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
 
     def migrate(self) -> int:
         """Create or upgrade the schema under BEGIN IMMEDIATE; returns the schema version."""
+        return self.migrate_report().version
+
+    def migrate_report(self) -> MigrationReport:
+        """migrate(), also saying which versions this call applied (none when up to date)."""
         return self._write(lambda conn: run_migrations(_MigrationSession(conn), "sqlite"))
 
     # -- producing ------------------------------------------------------------
@@ -524,6 +529,11 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             return counts_from_rows(waiting, succeeded, failed)
 
         return self._read(count)
+
+    def count_waiting_groups(self) -> list[WaitingGroup]:
+        """Unreserved jobs counted by job name and target queue (due or not)."""
+        rows = self._read(lambda conn: _rows(conn, _Q["count_waiting_groups"], {}))
+        return [WaitingGroup(row["name"], row["queue"], row["n"]) for row in rows]
 
     def listen(self, callback: NotifyCallback) -> Subscription | None:
         """Call back with None whenever another connection commits to the file.

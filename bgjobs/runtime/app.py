@@ -39,6 +39,7 @@ from bgjobs.runtime.config import (
 from bgjobs.runtime.context import RuntimeContext, seconds
 from bgjobs.runtime.executor import Executor
 from bgjobs.runtime.handlers import check_handler
+from bgjobs.runtime.left_reserved import log_left_reserved
 from bgjobs.runtime.monitor import Monitor
 from bgjobs.runtime.queue_runner import QueueRunner
 from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
@@ -126,7 +127,9 @@ class BgJobsBuilder:
         """
         scheduled = self._validate()
         runtime = BgJobs(self, scheduled)
-        runtime._setup(start=start)
+        runtime._setup()
+        if start:
+            runtime.start()
         return runtime
 
     # -- validation ------------------------------------------------------
@@ -243,12 +246,12 @@ class BgJobs:
         self._subscription: Subscription | None = None
 
     # -- setup -------------------------------------------------------------
-    def _setup(self, *, start: bool) -> None:
+    def _setup(self) -> None:
         context = self._context
         try:
             if self._builder.migrate:
-                version = context.adapter.migrate()
-                context.emit(Migrated(version=version))
+                report = context.adapter.migrate_report()
+                context.emit(Migrated(version=report.version, applied=report.applied))
             self._use_database_clock()
             self._monitor.register()
             if self._queues:
@@ -264,8 +267,17 @@ class BgJobs:
             context.emit(SetupErrored(error=f"{type(exc).__name__}: {exc}"))
             raise
         context.retry_db = True  # from now on an outage is waited out, not raised
-        if not start:
-            return
+
+    def start(self) -> None:
+        """Start the threads of a runtime built with `build(start=False)`.
+
+        `bgjobs worker` builds without starting, logs what it will run, then
+        starts, so that its banner comes before the first job.
+        """
+        self._check_usable()
+        if self._started:
+            raise BgJobsError("this runtime is already started")
+        context = self._context
         self._started = True
         self._completer.start()
         for runner in self._queues:
@@ -535,6 +547,11 @@ class BgJobs:
             runner.request_stop_of_running()
         for runner in self._queues:
             runner.wait_idle(deadline)
+        left = [job for runner in self._queues for job in runner.running_jobs]
+        left += [s.running_job for s in self._scheduled if s.running_job is not None]
+        log_left_reserved(
+            left, self._builder.heartbeat, timeout=timeout, stopped_at=context.clock.now()
+        )
         if self._started:
             self._completer.close(max(0.5, deadline - time.monotonic()))
         for runner in self._queues:

@@ -46,7 +46,13 @@ from bgjobs.retry import Backoff
 from bgjobs.runtime.async_loop import AsyncLoop, Spawn
 from bgjobs.runtime.context import RuntimeContext, describe_exception
 from bgjobs.runtime.handlers import is_async_handler
-from bgjobs.runtime.outcomes import after_error, lease_of, lost_worker_failure, safe_outcome
+from bgjobs.runtime.outcomes import (
+    after_error,
+    lease_of,
+    log_handler_error,
+    lost_worker_failure,
+    safe_outcome,
+)
 from bgjobs.runtime.watchdog import Watchdog
 
 logger = logging.getLogger("bgjobs")
@@ -227,6 +233,8 @@ class Executor:
             run.finished = True
             if run.abandoned:
                 return None
+        if error is not None and not isinstance(error, Snooze):
+            log_handler_error(run.job, error)
         return self._decide(run, value, error, duration)
 
     def _call(self, run: _Run, handler: Handler) -> Any:

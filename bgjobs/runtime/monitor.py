@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -11,11 +12,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal
 
+from bgjobs.errors import DatabaseError
 from bgjobs.events import JobReleased, JobRescued
 from bgjobs.jobs import Job
 from bgjobs.runtime.config import HeartbeatSettings, RetentionSettings
 from bgjobs.runtime.context import DB_RETRY_CAP, RuntimeContext
 from bgjobs.runtime.rescue_gate import RescueGate
+from bgjobs.runtime.unhandled import find_unhandled
+
+logger = logging.getLogger("bgjobs")
 
 __all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 
@@ -23,6 +28,8 @@ __all__ = ["HeartbeatSettings", "Monitor", "RetentionSettings"]
 PRUNE_BATCH = 500
 #: Pruning stops after this long per sweep; the rest waits for the next heartbeat.
 PRUNE_SECONDS_PER_SWEEP = 1.0
+#: How often the monitor looks for waiting jobs that no process handles (and warns).
+UNHANDLED_CHECK_SECONDS = 60.0
 
 
 class Monitor:
@@ -50,6 +57,7 @@ class Monitor:
         self._abandoned_threads = abandoned_threads
         self._queues = queues
         self._job_names = job_names
+        self._next_unhandled_check = 0.0
         self._heartbeat = heartbeat
         self._retention = retention
         self._on_rescued = on_rescued
@@ -85,9 +93,37 @@ class Monitor:
         interval = self._heartbeat.every.total_seconds()
         clock = self._context.clock
         due = clock.monotonic() + interval
+        self.warn_unhandled()
         while not clock.wait(self.stopped, max(0.0, due - clock.monotonic())):
             self.tick()
+            self.warn_unhandled()
             due = max(due + interval, clock.monotonic())
+
+    def warn_unhandled(self) -> int:
+        """Once a minute: warn about waiting jobs whose name no registered process handles.
+
+        Returns how many groups were reported (0 when it was not yet time).
+        """
+        clock = self._context.clock
+        if clock.monotonic() < self._next_unhandled_check:
+            return 0
+        self._next_unhandled_check = clock.monotonic() + UNHANDLED_CHECK_SECONDS
+        adapter = self._context.adapter
+        try:
+            found = find_unhandled(adapter.count_waiting_groups(), adapter.list_workers())
+        except DatabaseError:
+            return 0  # the heartbeat reports outages; this check simply waits for the next one
+        except Exception:
+            # A diagnostic must never take the monitor (and so the heartbeat) down.
+            logger.exception("the check for waiting jobs nobody handles failed")
+            return 0
+        for item in found:
+            logger.warning(
+                "no running worker handles %s: check the name where it is enqueued "
+                "(`bgjobs stats` lists such jobs)",
+                item.describe(),
+            )
+        return len(found)
 
     def tick(self) -> list[Job]:
         """One heartbeat: refresh our row, rescue dead owners' jobs, prune old rows."""

@@ -50,6 +50,11 @@ def after_error(
     )
 
 
+def log_handler_error(job: Job, error: BaseException) -> None:
+    """The handler's traceback at DEBUG; the failure itself is logged from its event."""
+    logger.debug("job %s %s raised on attempt %d", job.name, job.id, job.attempts, exc_info=error)
+
+
 def checked_delay(backoff: Backoff, attempts: int) -> timedelta:
     """The user's backoff, or the default one if it raised or returned something unusable.
 

@@ -18,6 +18,7 @@ from bgjobs.db.adapter import Failed, ScheduledNext, Succeeded
 from bgjobs.db.base import BaseAdapter
 from bgjobs.jobs import Job, JobRequest
 from tests.cli.support import assert_one_line_error, run_cli
+from tests.conftest import with_search_path
 
 OWNER = "01900000-0000-7000-8000-0000000000aa"  # a jobs_workers id, as the runtime makes them
 
@@ -58,7 +59,16 @@ def seed(adapter: BaseAdapter, *, now: datetime | None = None) -> Seeded:
         .available_at(now + timedelta(hours=1)),
         now=now,
     )
-    adapter.register_worker(OWNER, hostname="test", pid=1, now=now)
+    # A worker whose only queue runs three of the four names: "report" (for queue "reports")
+    # is handled by nobody.
+    adapter.register_worker(
+        OWNER,
+        hostname="test",
+        pid=1,
+        now=now,
+        queues=["default"],
+        job_names=["send_email", "import_rows", "slow"],
+    )
     claimed = {
         job.name: job
         for job in adapter.reserve_jobs(
@@ -319,7 +329,29 @@ def test_stats(database_url: str, db: BaseAdapter) -> None:
     text = ok("stats", "--db", database_url).splitlines()
     assert text[0] == "waiting 1  running 1  succeeded 1  failed 1"
     assert text[1].split() == ["name", "waiting", "running", "succeeded", "failed"]
-    assert [line.split()[0] for line in text[2:]] == ["import_rows", "report", "send_email", "slow"]
+    names = [line.split()[0] for line in text[2:6]]
+    assert names == ["import_rows", "report", "send_email", "slow"]
+    assert stats["workers"] == 1
+    assert stats["unhandled"] == [{"name": "report", "queue": "reports", "waiting": 1}]
+    assert text[6:] == [
+        "warning: 1 waiting job named 'report' for queue 'reports': no running worker handles it"
+    ]
+
+
+def test_stats_marks_a_name_no_worker_handles(database_url: str, db: BaseAdapter) -> None:
+    now = datetime.now(UTC)
+    db.register_worker(
+        OWNER, hostname="test", pid=1, now=now, queues=["default"], job_names=["send_email"]
+    )
+    db.enqueue_many(
+        [JobRequest("send_email"), JobRequest("sned_email"), JobRequest("sned_email")], now=now
+    )
+    stats = cli_json("stats", "--db", database_url)
+    assert stats["unhandled"] == [{"name": "sned_email", "queue": None, "waiting": 2}]
+    text = ok("stats", "--db", database_url)
+    assert "warning: 2 waiting jobs named 'sned_email': no running worker handles it" in text
+    db.remove_worker(OWNER)  # nobody runs at all: not a naming mistake, nothing is marked
+    assert cli_json("stats", "--db", database_url)["unhandled"] == []
 
 
 # -- where the database is -----------------------------------------------------------------------
@@ -372,3 +404,13 @@ def test_an_unreachable_postgresql_is_one_line_and_exit_1() -> None:
         port = sock.getsockname()[1]
     result = run_cli("migrate", "--db", f"postgresql://postgres@127.0.0.1:{port}/nothing")
     assert "127.0.0.1" in assert_one_line_error(result, 1)
+
+
+@pytest.mark.postgres
+def test_a_search_path_naming_a_missing_schema_says_to_create_it(
+    postgres_server_url: str,
+) -> None:
+    url = with_search_path(postgres_server_url, "no_such_schema")
+    line = assert_one_line_error(run_cli("migrate", "--db", url), 1)
+    assert "no schema of the search_path 'no_such_schema' exists" in line
+    assert "CREATE SCHEMA" in line

@@ -216,14 +216,6 @@ def test_a_callable_returning_a_built_runtime_is_refused(tmp_path: Path, sqlite_
         ("app:builder", "def broken(:\n", "SyntaxError"),
         ("app", "", "MODULE:ATTR"),
         ("app:DONE", "", "expected a builder"),
-        (
-            "app:with_bad_schedule",
-            """
-            with_bad_schedule = builder.with_scheduled_job(
-                ScheduledJob(Worker("tick", greet), "month 13"))
-            """,
-            "month",
-        ),
     ],
 )
 def test_import_and_validation_errors_are_one_line_and_exit_2(

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from bgjobs.db import adapter_from_url
-from bgjobs.db.migrations import TABLE_COLUMNS, latest_version, split_statements
+from bgjobs.db.migrations import (
+    TABLE_COLUMNS,
+    latest_version,
+    load_migrations,
+    split_statements,
+)
+from bgjobs.db.times import to_sqlite_time
 from bgjobs.errors import SchemaError
 from bgjobs.jobs import JobRequest
 from tests.db.support import T0, is_postgres, raw_rows
@@ -35,8 +41,43 @@ def test_migrate_creates_every_table_and_is_idempotent(database_url: str) -> Non
     finally:
         adapter.close()
     assert set(TABLE_COLUMNS) <= _tables(database_url)
-    versions = raw_rows(database_url, "SELECT version FROM jobs_schema ORDER BY version")
+    versions = sorted(raw_rows(database_url, "SELECT version FROM jobs_schema"))
     assert versions == [(v,) for v in range(1, latest_version("sqlite") + 1)]
+
+
+def test_migrate_report_says_what_this_call_applied(database_url: str) -> None:
+    adapter = adapter_from_url(database_url)
+    try:
+        first = adapter.migrate_report()
+        again = adapter.migrate_report()
+    finally:
+        adapter.close()
+    latest = latest_version("sqlite")
+    assert (first.version, first.applied) == (latest, tuple(range(1, latest + 1)))
+    assert (again.version, again.applied) == (latest, ())
+
+
+def test_a_version_1_database_with_rows_upgrades_and_keeps_them(database_url: str) -> None:
+    dialect = "postgres" if is_postgres(database_url) else "sqlite"
+    first = load_migrations(dialect)[0]
+    for statement in first.statements:
+        raw_rows(database_url, statement)
+    raw_rows(database_url, "INSERT INTO jobs_schema (version) VALUES (1)")
+    started = to_sqlite_time(T0) if dialect == "sqlite" else T0
+    raw_rows(
+        database_url,
+        "INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at) "
+        "VALUES ('old', 'host', 1, ?, ?)",
+        (started, started),
+    )
+    adapter = adapter_from_url(database_url)
+    try:
+        report = adapter.migrate_report()
+        (old,) = adapter.list_workers()
+    finally:
+        adapter.close()
+    assert report.applied == tuple(range(2, latest_version(dialect) + 1))
+    assert (old.id, old.queues, old.job_names) == ("old", None, None)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_redacted_log_lines_keep_no_secret_and_the_database_keeps_the_text(
     finally:
         logging.getLogger("bgjobs").removeFilter(installed)
     text = caplog.text
-    assert "JobFailed" in text and "password=***" in text
+    assert "failed for good" in text and "password=***" in text
     assert SECRET not in text
     failed = adapter.get_job(job.id)
     assert SECRET in failed.exception  # type: ignore[union-attr]

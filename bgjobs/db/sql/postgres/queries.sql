@@ -99,7 +99,7 @@ RETURNING j.*
 
 -- name: claim_limited_jobs
 -- The claim of a queue with a global concurrency or rate limit: see the
--- function in migration 0003 for why it is a function.
+-- function in migration 0004 for why it is a function.
 SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
                                  %(concurrency)s, %(rate)s, %(per)s::interval, %(look_first)s)
 
@@ -415,12 +415,23 @@ SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
 -- name: running_by_owner
 SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by
 
+-- name: count_waiting_groups
+-- Plain jobs waiting, by name and target queue (for the unhandled-name check).
+-- A scheduled row is made by a process that runs it, so it is never misnamed.
+SELECT name, queue, count(*) AS n FROM jobs
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+GROUP BY name, queue
+
 -- name: table_columns
 SELECT c.relname AS table_name, a.attname AS column_name
 FROM pg_class c
 JOIN pg_namespace s ON s.oid = c.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE s.nspname = current_schema() AND c.relname = ANY(%(tables)s::text[])
+
+-- name: current_schema
+-- NULL current_schema: no schema named in the search_path exists.
+SELECT current_schema() AS current_schema, current_setting('search_path') AS search_path
 
 -- name: lock_migrations
 SELECT pg_advisory_xact_lock(%(key)s)

@@ -56,7 +56,7 @@ WHERE reserved_by IS NOT NULL
 
 -- name: rate_window
 -- For a rate-limited queue (rows are in time order, numbered by `total`; see
--- migration 0003 of PostgreSQL): the newest start, the newest one before the
+-- migration 0004 of PostgreSQL): the newest start, the newest one before the
 -- window, and the oldest one kept. Three probes of the primary key.
 SELECT l.reserved_at AS last_at, l.total AS total,
        (SELECT b.total FROM jobs_queue_starts b
@@ -311,6 +311,13 @@ SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
 
 -- name: running_by_owner
 SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by
+
+-- name: count_waiting_groups
+-- Plain jobs waiting, by name and target queue (for the unhandled-name check).
+-- A scheduled row is made by a process that runs it, so it is never misnamed.
+SELECT name, queue, count(*) AS n FROM jobs
+WHERE reserved_by IS NULL AND scheduled_job IS NULL
+GROUP BY name, queue
 
 -- name: applied_versions
 SELECT version FROM jobs_schema

@@ -1,4 +1,4 @@
--- bgjobs schema version 3 (SQLite): queue pause, global concurrency and rate
+-- bgjobs schema version 4 (SQLite): queue pause, global concurrency and rate
 -- limits, unique keys kept on succeeded jobs. See the PostgreSQL file for the
 -- meaning of each table; on SQLite every claim runs under BEGIN IMMEDIATE,
 -- which serialises writers, so counting inside the claim transaction is exact.
@@ -19,9 +19,3 @@ CREATE TABLE jobs_queue_starts (
 ALTER TABLE jobs_succeeded ADD COLUMN unique_key TEXT;
 CREATE INDEX jobs_succeeded_unique_key ON jobs_succeeded (unique_key, succeeded_at)
     WHERE unique_key IS NOT NULL;
-
--- The queue names and job names each process runs, as JSON arrays written
--- when it registers (for `bgjobs workers`). The same columns as the
--- worker-handles migration of the first-hour work, with the same types.
-ALTER TABLE jobs_workers ADD COLUMN queues TEXT;
-ALTER TABLE jobs_workers ADD COLUMN job_names TEXT;

@@ -1,4 +1,4 @@
--- bgjobs schema version 3 (PostgreSQL): queue pause, global concurrency and
+-- bgjobs schema version 4 (PostgreSQL): queue pause, global concurrency and
 -- rate limits, unique keys kept on succeeded jobs.
 
 -- One row per queue name a process configured, paused or limited. A paused
@@ -132,9 +132,3 @@ BEGIN
     SELECT * FROM claimed;
 END
 $$;
-
--- The queue names and job names each process runs, as JSON arrays written
--- when it registers (for `bgjobs workers`). The same columns as the
--- worker-handles migration of the first-hour work, with the same types.
-ALTER TABLE jobs_workers ADD COLUMN queues TEXT;
-ALTER TABLE jobs_workers ADD COLUMN job_names TEXT;
