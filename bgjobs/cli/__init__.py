@@ -13,7 +13,16 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bgjobs.cli import db_commands, demo, enqueue, next_runs, queues, worker, workers
+from bgjobs.cli import (
+    dashboard,
+    db_commands,
+    demo,
+    enqueue,
+    next_runs,
+    queues,
+    worker,
+    workers,
+)
 from bgjobs.cli.common import CliError, one_line
 from bgjobs.errors import BgJobsError
 
@@ -47,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     queues.register(subparsers)
     workers.register(subparsers)
     enqueue.register(subparsers)
+    dashboard.register(subparsers)
     return parser
 
 

@@ -46,7 +46,44 @@ def register(subparsers: Any) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="level of the bgjobs event log on stderr (default INFO)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=_metrics_port,
+        metavar="PORT",
+        help="serve Prometheus metrics on this port (needs bgjobs[metrics])",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of the metrics server (default 127.0.0.1; 0.0.0.0 for remote scrapers)",
+    )
     parser.set_defaults(run=run)
+
+
+def _metrics_port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"PORT must be a whole number in 1..65535 (got {text!r})")
+    return int(text)
+
+
+def _serve_metrics(builder: BgJobsBuilder, host: str, port: int) -> BgJobsBuilder:
+    """Start the metrics HTTP server and return the builder with the metrics listener."""
+    try:
+        from prometheus_client import start_http_server
+
+        from bgjobs import metrics
+    except ImportError:
+        raise CliError(
+            "--metrics-port needs prometheus_client: pip install 'bgjobs[metrics]'"
+        ) from None
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise CliError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+    metrics.register_database_gauges(builder.adapter)
+    print(f"metrics on http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    return builder.with_event_listener(metrics.listener)
 
 
 def _non_negative_seconds(text: str) -> float:
@@ -139,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     builder = load_builder(args.target)
     if logger_event_listener not in builder.listeners:
         builder = builder.with_event_listener(logger_event_listener)
+    if args.metrics_port is not None:
+        builder = _serve_metrics(builder, args.metrics_host, args.metrics_port)
     try:
         # Built without starting, so that the banner comes before the first job.
         runtime = builder.build(start=False)

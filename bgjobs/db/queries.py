@@ -25,13 +25,19 @@ def read_sql_file(dialect: Dialect, filename: str) -> str:
 @cache
 def load_queries(dialect: Dialect) -> dict[str, str]:
     """Every named query of a dialect, by name."""
-    text = read_sql_file(dialect, "queries.sql")
+    return load_query_file(dialect, "queries.sql")
+
+
+@cache
+def load_query_file(dialect: Dialect, filename: str) -> dict[str, str]:
+    """Every named query of bgjobs/db/sql/<dialect>/<filename>, by name."""
+    text = read_sql_file(dialect, filename)
     matches = list(_NAME_LINE.finditer(text))
     queries: dict[str, str] = {}
     for match, following in zip(matches, [*matches[1:], None], strict=True):
         end = following.start() if following is not None else len(text)
         name = match.group(1)
         if name in queries:
-            raise RuntimeError(f"query {name!r} is defined twice in the {dialect} queries.sql")
+            raise RuntimeError(f"query {name!r} is defined twice in the {dialect} {filename}")
         queries[name] = text[match.end() : end].strip()
     return queries

@@ -1,0 +1,231 @@
+"""Dashboard benchmark: page response times with 1,000,000 finished rows, SQLite and PostgreSQL.
+
+    python bench/dashboard.py              # both databases (starts a throwaway PostgreSQL)
+    python bench/dashboard.py --db sqlite --rows 200000
+    python bench/dashboard.py --postgres-url postgresql://user@host/db   # tables in a temp schema
+
+Fills a database with finished rows spread over the last 48 hours (90%
+succeeded, 10% failed with a traceback; ten job names, five queues and
+no queue), 10,000 live jobs, a worker and a scheduled job; serves the
+dashboard with uvicorn on 127.0.0.1 and times each page over HTTP (median and
+slowest of --requests requests after one warm-up). PostgreSQL tables are
+vacuumed after the load, as autovacuum would soon do. Not a test: the figures
+are for docs/dashboard.md. Every page should stay in milliseconds, the deep
+page (half a million rows in) as fast as the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bgjobs import JobRequest
+from bgjobs.dashboard import create_app
+from bgjobs.db import adapter_from_url
+from tests.dashboard.server import serve
+
+SPREAD = timedelta(hours=48)
+TRACEBACK = "Traceback (most recent call last):\n" + '  File "app.py", line 1, in run\n' * 12
+
+
+def fill(adapter: Any, rows: int, now: datetime) -> None:
+    """Insert `rows` finished rows in bulk (plain SQL: a fixture, not the product's path)."""
+    start = now - SPREAD
+    succeeded = rows * 9 // 10
+    if type(adapter).__name__ == "SqliteAdapter":
+        _fill_sqlite(adapter, "succeeded", succeeded, start)
+        _fill_sqlite(adapter, "failed", rows - succeeded, start)
+    else:
+        _fill_postgres(adapter, "succeeded", succeeded, start)
+        _fill_postgres(adapter, "failed", rows - succeeded, start)
+    live = [JobRequest(f"job_{i % 10}", {"n": i}).on_queue(f"queue_{i % 5}") for i in range(10_000)]
+    adapter.enqueue_many(live, now=now)
+    adapter.register_worker("bench-worker", hostname="bench", pid=1, now=now)
+    adapter.reserve_jobs(["job_1"], queue="queue_1", limit=50, owner="bench-worker", now=now)
+    adapter.insert_scheduled_job(
+        "report", schedule_text="every 5 minutes", available_at=now + timedelta(minutes=5), now=now
+    )
+    if type(adapter).__name__ != "SqliteAdapter":
+        adapter._run(lambda conn: conn.execute("VACUUM ANALYZE jobs"), transaction=False)
+
+
+def _fill_sqlite(adapter: Any, state: str, count: int, start: datetime) -> None:
+    table, column = (f"jobs_{state}", f"{state}_at")
+    extra_cols, extra_vals = ("", "")
+    if state == "failed":
+        extra_cols, extra_vals = (", exception, traceback", ", 'ValueError: bad input', :tb")
+    julian_start = (start - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() / 86400 + 2440587.5
+    sql = f"""
+        WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :count - 1)
+        INSERT INTO {table} (id, name, payload, attempts, queue, priority, created_at,
+                             available_at, {column}{extra_cols})
+        SELECT printf('{state[0]}%031d', i), 'job_' || (i % 10), '{{"n": ' || i || '}}', 1,
+               CASE WHEN i % 6 = 0 THEN NULL ELSE 'queue_' || (i % 5) END, 0, t, t, t{extra_vals}
+        FROM (SELECT i, strftime('%Y-%m-%d %H:%M:%f', :start + i * :step) || '000' AS t FROM n)
+    """
+    params = {"count": count, "start": julian_start, "step": 2.0 / count, "tb": TRACEBACK}
+    adapter._write(lambda conn: conn.execute(sql, params))
+    adapter._write(lambda conn: conn.execute("ANALYZE"))
+
+
+def _fill_postgres(adapter: Any, state: str, count: int, start: datetime) -> None:
+    table, column = (f"jobs_{state}", f"{state}_at")
+    extra_cols, extra_vals = ("", "")
+    if state == "failed":
+        extra_cols, extra_vals = (", exception, traceback", ", 'ValueError: bad input', %(tb)s")
+    sql = f"""
+        INSERT INTO {table} (id, name, payload, attempts, queue, priority, created_at,
+                             available_at, {column}{extra_cols})
+        SELECT '{state[0]}' || lpad(i::text, 31, '0'), 'job_' || mod(i, 10),
+               '{{"n": ' || i || '}}', 1,
+               CASE WHEN mod(i, 6) = 0 THEN NULL ELSE 'queue_' || mod(i, 5) END,
+               0, t, t, t{extra_vals}
+        FROM (SELECT i, %(start)s + i * %(step)s AS t
+              FROM generate_series(0, %(count)s - 1) AS i) AS s
+    """
+    step = SPREAD / count
+    params = {"count": count, "start": start, "step": step, "tb": TRACEBACK}
+    adapter._run(lambda conn: conn.execute(sql, params), transaction=True)
+    # What autovacuum does to an insert-only table soon after a bulk load (PostgreSQL >= 13):
+    # it sets the visibility map that lets the bounded counts be index-only scans.
+    adapter._run(lambda conn: conn.execute(f"VACUUM ANALYZE {table}"), transaction=False)
+
+
+def middle_cursor(adapter: Any, rows: int) -> str:
+    """The cursor of a page half-way down the succeeded list (found once, by OFFSET, here only)."""
+    sql = "SELECT succeeded_at, id FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC "
+    offset = rows * 9 // 20
+    if type(adapter).__name__ == "SqliteAdapter":
+        row = adapter._read(lambda conn: conn.execute(sql + f"LIMIT 1 OFFSET {offset}").fetchone())
+        stamp = datetime.fromisoformat(row[0]).replace(tzinfo=UTC)
+    else:
+        row = adapter._run(
+            lambda conn: conn.execute(sql + f"LIMIT 1 OFFSET {offset}").fetchone(),
+            transaction=False,
+        )
+        stamp = row[0].astimezone(UTC)
+    return urllib.parse.quote(f"{stamp.isoformat()}~{row[1]}")
+
+
+def time_get(url: str, count: int, headers: dict[str, str] | None = None) -> list[float]:
+    def once() -> float:
+        began = time.perf_counter()
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+            assert response.status == 200, (url, response.status)
+        return (time.perf_counter() - began) * 1000
+
+    once()  # warm-up: connections, caches, templates
+    return [once() for _ in range(count)]
+
+
+def pages(adapter: Any, rows: int) -> list[tuple[str, str, dict[str, str]]]:
+    some_failed = f"f{rows // 20:031d}"  # a failed row half-way through jobs_failed
+    fragment = {"x-bgjobs-fragment": "1"}
+    return [
+        ("overview", "/", {}),
+        ("overview, refresh fragment", "/", fragment),
+        ("queues", "/queues", {}),
+        ("jobs: waiting", "/jobs?state=waiting", {}),
+        ("jobs: succeeded, first page", "/jobs?state=succeeded", {}),
+        (
+            "jobs: succeeded, page 9,000",
+            f"/jobs?state=succeeded&after={middle_cursor(adapter, rows)}",
+            {},
+        ),
+        ("jobs: succeeded, by name", "/jobs?state=succeeded&name=job_3", {}),
+        ("jobs: succeeded, by queue", "/jobs?state=succeeded&queue=queue_2", {}),
+        ("jobs: succeeded, name+queue", "/jobs?state=succeeded&name=job_3&queue=queue_3", {}),
+        ("failed", "/failed", {}),
+        ("failed, by name", "/failed?name=job_7", {}),
+        ("a failed job", f"/jobs/{some_failed}", {}),
+        ("scheduled", "/scheduled", {}),
+        ("workers", "/workers", {}),
+        ("metrics", "/metrics", {}),
+    ]
+
+
+def measure(label: str, url: str, rows: int, requests: int) -> None:
+    adapter = adapter_from_url(url)
+    adapter.migrate()
+    now = datetime.now(UTC)
+    began = time.perf_counter()
+    fill(adapter, rows, now)
+    print(
+        f"\n{label}: {rows:,} finished rows + 10,000 live jobs written in "
+        f"{time.perf_counter() - began:.1f} s"
+    )
+    print(f"  {'page':<34} {'median':>9} {'slowest':>9}")
+    try:
+        with serve(create_app(adapter)) as base:
+            for name, path, headers in pages(adapter, rows):
+                times = time_get(base + path, requests, headers)
+                print(f"  {name:<34} {statistics.median(times):>7.1f} ms {max(times):>7.1f} ms")
+    finally:
+        adapter.close()
+
+
+@contextmanager
+def postgres_url(given: str | None) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    from tests.conftest import with_search_path
+    from tests.pg_server import PostgresServer
+
+    server = PostgresServer.start_new() if given is None else None
+    url = given or server.create_database("bgjobs_bench")  # type: ignore[union-attr]
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield with_search_path(url, schema)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+        if server is not None:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="finished rows (1,000,000)")
+    parser.add_argument("--requests", type=int, default=10, help="timed requests per page (10)")
+    parser.add_argument("--postgres-url", help="use this server instead of starting one")
+    args = parser.parse_args()
+    runs: list[tuple[str, Callable[[], Any]]] = []
+    if args.db in ("sqlite", "both"):
+        runs.append(("SQLite", lambda: _sqlite(args)))
+    if args.db in ("postgres", "both"):
+        runs.append(("PostgreSQL", lambda: _postgres(args)))
+    for _, run in runs:
+        run()
+
+
+def _sqlite(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bgjobs-bench-") as folder:
+        measure("SQLite", f"sqlite:///{folder}/dashboard.db", args.rows, args.requests)
+
+
+def _postgres(args: argparse.Namespace) -> None:
+    with postgres_url(args.postgres_url) as url:
+        measure("PostgreSQL", url, args.rows, args.requests)
+
+
+if __name__ == "__main__":
+    main()

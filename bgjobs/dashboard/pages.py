@@ -1,0 +1,100 @@
+"""The dashboard's pages: each reads what it shows and names its template."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from starlette.requests import Request
+
+from bgjobs.dashboard.chart import throughput_chart
+from bgjobs.dashboard.context import Dashboard, PageError, View
+from bgjobs.dashboard.listing import LIST_STATES, CursorError, Filters, ListState, list_jobs
+from bgjobs.dashboard.summaries import queue_summaries, scheduled_rows, throughput
+from bgjobs.db.adapter import FinishedJob
+
+#: Longest job name or queue name a filter accepts.
+MAX_FILTER_CHARS = 200
+
+#: What a job list offers per state: (action, button label, question asked first or "").
+LIST_ACTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "waiting": [("cancel", "Cancel", "Cancel this job?"), ("delete", "Delete", "Delete this job?")],
+    "running": [("cancel", "Cancel", "Ask the process running this job to stop?")],
+    "succeeded": [("delete", "Delete", "Delete this job?")],
+    "failed": [("retry", "Retry", ""), ("delete", "Delete", "Delete this job?")],
+}
+
+
+def overview(dash: Dashboard, request: Request) -> View:
+    now = dash.clock.now()
+    return View(
+        "overview.html",
+        {
+            "queues": queue_summaries(dash.reader, now),
+            "chart": throughput_chart(throughput(dash.reader, now)),
+        },
+    )
+
+
+def jobs(dash: Dashboard, request: Request) -> View:
+    state = request.query_params.get("state", "waiting")
+    if state not in LIST_STATES:
+        raise PageError(400, f"state must be one of {', '.join(LIST_STATES)} (got {state!r})")
+    return _listing(dash, request, state, "jobs.html")
+
+
+def failed(dash: Dashboard, request: Request) -> View:
+    return _listing(dash, request, "failed", "failed.html")
+
+
+def _listing(dash: Dashboard, request: Request, state: str, template: str) -> View:
+    filters = Filters(cast(ListState, state), _filter(request, "name"), _filter(request, "queue"))
+    try:
+        page = list_jobs(dash.reader, filters, request.query_params.get("after") or None)
+    except CursorError as exc:
+        raise PageError(400, str(exc)) from None
+    actions = [] if dash.read_only else LIST_ACTIONS[state]
+    return View(
+        template, {"filters": filters, "page": page, "states": LIST_STATES, "actions": actions}
+    )
+
+
+def _filter(request: Request, key: str) -> str | None:
+    value = request.query_params.get(key, "").strip()
+    if len(value) > MAX_FILTER_CHARS:
+        raise PageError(400, f"{key} filter longer than {MAX_FILTER_CHARS} characters")
+    return value or None
+
+
+def job(dash: Dashboard, request: Request) -> View:
+    job_id = request.path_params["job_id"]
+    found = dash.adapter.get_job(job_id)
+    if found is None:
+        raise PageError(404, f"no job with id {job_id} (it may have been deleted or pruned)")
+    state: str
+    if isinstance(found, FinishedJob):
+        state = found.state
+    else:
+        state = "running" if found.reserved_by is not None else "waiting"
+        if found.scheduled_job is not None:
+            state = "scheduled (running)" if found.reserved_by is not None else "scheduled"
+    return View(
+        "job.html", {"job": found, "state": state, "finished": isinstance(found, FinishedJob)}
+    )
+
+
+def scheduled(dash: Dashboard, request: Request) -> View:
+    return View("scheduled.html", {"rows": scheduled_rows(dash.reader, dash.clock.now())})
+
+
+def queues(dash: Dashboard, request: Request) -> View:
+    return View("queues.html", {"queues": queue_summaries(dash.reader, dash.clock.now())})
+
+
+def workers(dash: Dashboard, request: Request) -> View:
+    return View("workers.html", {"workers": dash.adapter.list_workers()})
+
+
+def login(dash: Dashboard, request: Request) -> View:
+    if not dash.guard.has_login:
+        raise PageError(404, "this dashboard has no login: it was started without a token")
+    return View("login.html", {"failed": request.query_params.get("failed") == "1"})

@@ -1,0 +1,66 @@
+-- Read-only queries of the dashboard (bgjobs/dashboard/reader.py), PostgreSQL.
+
+-- name: queue_counts
+-- Live jobs per queue value. The jobs table holds only live jobs (finished ones
+-- move out), so grouping it is proportional to the backlog, not to history.
+SELECT queue,
+       count(*) FILTER (WHERE reserved_by IS NULL AND scheduled_job IS NULL) AS waiting,
+       count(*) FILTER (WHERE reserved_by IS NULL AND scheduled_job IS NULL
+                        AND available_at <= %(now)s) AS due,
+       count(*) FILTER (WHERE reserved_by IS NOT NULL) AS running,
+       count(*) FILTER (WHERE scheduled_job IS NOT NULL) AS scheduled
+FROM jobs GROUP BY queue
+
+-- name: succeeded_queues
+-- The distinct queue values of a finished table by a loose index scan: one
+-- index probe per queue value instead of a pass over every row.
+WITH RECURSIVE q(queue) AS (
+    SELECT min(queue) FROM jobs_succeeded
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs_succeeded WHERE queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL
+
+-- name: failed_queues
+WITH RECURSIVE q(queue) AS (
+    SELECT min(queue) FROM jobs_failed
+    UNION ALL
+    SELECT (SELECT min(queue) FROM jobs_failed WHERE queue > q.queue)
+    FROM q WHERE q.queue IS NOT NULL
+)
+SELECT queue FROM q WHERE queue IS NOT NULL
+
+-- name: count_succeeded_since_in_queue
+-- Bounded: at most %(cap)s index entries are read, however busy the queue is.
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM jobs_succeeded
+    WHERE queue = %(queue)s AND succeeded_at >= %(since)s LIMIT %(cap)s
+) AS bounded
+
+-- name: count_succeeded_since_no_queue
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= %(since)s LIMIT %(cap)s
+) AS bounded
+
+-- name: count_failed_since_in_queue
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM jobs_failed WHERE queue = %(queue)s AND failed_at >= %(since)s LIMIT %(cap)s
+) AS bounded
+
+-- name: count_failed_since_no_queue
+SELECT count(*) AS n FROM (
+    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= %(since)s LIMIT %(cap)s
+) AS bounded
+
+-- name: succeeded_per_minute
+-- A range of jobs_succeeded_at: the rows of the last hour only.
+SELECT to_char(succeeded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
+FROM jobs_succeeded WHERE succeeded_at >= %(since)s GROUP BY 1
+
+-- name: failed_per_minute
+SELECT to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
+FROM jobs_failed WHERE failed_at >= %(since)s GROUP BY 1
+
+-- name: scheduled_rows
+SELECT * FROM jobs WHERE scheduled_job IS NOT NULL ORDER BY scheduled_job

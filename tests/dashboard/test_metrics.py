@@ -1,0 +1,248 @@
+"""bgjobs.metrics: counters and timings from a real run, queue gauges from the database, and the
+/metrics endpoints (dashboard and `bgjobs worker --metrics-port`) read by Prometheus' parser."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
+
+import bgjobs
+import bgjobs.metrics
+from bgjobs import JobRequest, Queue, Worker
+from bgjobs.dashboard import create_app
+from bgjobs.ids import new_job_id
+from bgjobs.jobs import Job
+from bgjobs.metrics import DatabaseGauges, MetricsListener, enqueued_at
+from tests.cli.support import cli_env, wait_until
+from tests.dashboard.server import fetch, free_port, serve
+
+
+def ok(job: Job) -> None:
+    pass
+
+
+def broken(job: Job) -> None:
+    raise ValueError("always")
+
+
+def flaky(job: Job) -> None:
+    if job.attempts == 1:
+        raise ConnectionError("first time")
+
+
+def run_some_jobs(adapter: Any, listener: Any, suffix: str) -> None:
+    """2 successes, 1 job failing for good after 1 retry, 1 job succeeding on its retry."""
+    queue = (
+        Queue(f"main{suffix}")
+        .with_worker(Worker(f"ok{suffix}", ok))
+        .with_worker(Worker(f"broken{suffix}", broken))
+        .with_worker(Worker(f"flaky{suffix}", flaky))
+        .with_max_retries(1)
+        .with_retry_backoff(timedelta(0))
+    )
+    bg = bgjobs.new(adapter).with_queue(queue).with_event_listener(listener).build(start=False)
+    names = ["ok", "ok", "broken", "flaky"]
+    bg.enqueue_many([JobRequest(f"{name}{suffix}") for name in names])
+    assert bg.drain() == 6
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+def test_the_listener_counts_outcomes_and_times_runs(adapter: Any) -> None:
+    registry = CollectorRegistry()
+    listener = MetricsListener(registry)
+    run_some_jobs(adapter, listener, "")
+
+    def value(name: str, job: str, **more: str) -> float | None:
+        return registry.get_sample_value(name, {"queue": "main", "name": job, **more})
+
+    assert value("bgjobs_jobs_succeeded_total", "ok") == 2
+    assert value("bgjobs_jobs_succeeded_total", "flaky") == 1
+    assert value("bgjobs_jobs_retried_total", "flaky") == 1
+    assert value("bgjobs_jobs_retried_total", "broken") == 1
+    assert value("bgjobs_jobs_failed_total", "broken") == 1
+    assert value("bgjobs_jobs_failed_total", "ok") is None
+    assert value("bgjobs_job_run_seconds_count", "broken") == 2  # both runs timed
+    assert value("bgjobs_job_run_seconds_count", "ok") == 2
+    assert value("bgjobs_job_start_delay_seconds_count", "flaky") == 1  # first start only
+    assert value("bgjobs_job_run_seconds_bucket", "ok", le="+Inf") == 2
+    assert listener._running == {}, "finished jobs are forgotten"
+
+
+def test_the_enqueue_time_is_read_from_the_uuid7_id() -> None:
+    import time
+
+    before = time.time()
+    stamp = enqueued_at(new_job_id())
+    assert stamp is not None and before - 0.01 <= stamp <= time.time() + 0.01
+    assert enqueued_at("not-a-uuid") is None
+    assert enqueued_at(str(uuid.uuid4())) is None
+
+
+def test_the_queue_gauges_are_read_from_the_database_and_cached(adapter: Any) -> None:
+    adapter.enqueue_many([JobRequest("a").on_queue("mail") for _ in range(3)])
+    adapter.enqueue(JobRequest("a"))
+    adapter.reserve_jobs(
+        ["a"], queue="mail", limit=1, owner="w", now=bgjobs.clock.SYSTEM_CLOCK.now()
+    )
+    registry = CollectorRegistry()
+    registry.register(DatabaseGauges(adapter, cache_seconds=3600))
+    assert registry.get_sample_value("bgjobs_jobs_waiting", {"queue": "mail"}) == 2
+    assert registry.get_sample_value("bgjobs_jobs_running", {"queue": "mail"}) == 1
+    assert registry.get_sample_value("bgjobs_jobs_waiting", {"queue": ""}) == 1
+    adapter.enqueue(JobRequest("a").on_queue("mail"))
+    assert registry.get_sample_value("bgjobs_jobs_waiting", {"queue": "mail"}) == 2, "cached"
+    fresh = CollectorRegistry()
+    fresh.register(DatabaseGauges(adapter, cache_seconds=0))
+    assert fresh.get_sample_value("bgjobs_jobs_waiting", {"queue": "mail"}) == 3
+
+
+def test_the_dashboard_serves_metrics_after_a_run(adapter: Any) -> None:
+    suffix = f"_{uuid.uuid4().hex[:8]}"  # the default registry is shared by the whole process
+    run_some_jobs(adapter, bgjobs.metrics.listener, suffix)
+    adapter.enqueue(JobRequest("later").on_queue("mail"))
+    with serve(create_app(adapter)) as url:
+        status, headers, body = fetch(url + "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    found = samples(body)
+    labels = (("name", f"ok{suffix}"), ("queue", f"main{suffix}"))
+    assert found[("bgjobs_jobs_succeeded_total", labels)] == 2
+    broken_labels = (("name", f"broken{suffix}"), ("queue", f"main{suffix}"))
+    assert found[("bgjobs_jobs_failed_total", broken_labels)] == 1
+    assert found[("bgjobs_jobs_retried_total", broken_labels)] == 1
+    assert found[("bgjobs_job_run_seconds_count", labels)] == 2
+    assert found[("bgjobs_jobs_waiting", (("queue", "mail"),))] == 1
+
+
+WORKER_APP = """
+from datetime import timedelta
+import bgjobs
+from bgjobs import Queue, Worker
+from bgjobs.db import adapter_from_url
+
+def ok(job):
+    pass
+
+def broken(job):
+    raise ValueError("always")
+
+builder = bgjobs.new(adapter_from_url({url!r})).with_queue(
+    Queue("main").with_worker(Worker("ok", ok)).with_worker(Worker("broken", broken))
+    .with_max_retries(1).with_retry_backoff(timedelta(0))
+    .with_poll_interval(timedelta(milliseconds=100))
+)
+"""
+
+
+@pytest.mark.slow
+def test_the_worker_serves_metrics_on_its_port(tmp_path: Path, sqlite_url: str) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent(WORKER_APP.format(url=sqlite_url)))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bgjobs", "worker", "app:builder", "--metrics-port", str(port)],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        from bgjobs.db import adapter_from_url
+
+        adapter = adapter_from_url(sqlite_url)
+
+        def scrape() -> dict[Any, float]:
+            try:
+                status, _, body = fetch(f"http://127.0.0.1:{port}/metrics")
+            except OSError:
+                return {}
+            return samples(body) if status == 200 else {}
+
+        def answering() -> bool:
+            assert proc.poll() is None, f"the worker exited: {proc.communicate()[1]}"
+            return bool(scrape())
+
+        wait_until(answering, 60, "the metrics server to answer")
+        later = JobRequest("ok").on_queue("main").available_in(timedelta(hours=1))
+        adapter.enqueue_many([JobRequest("ok"), JobRequest("ok"), JobRequest("broken"), later])
+        ok_labels = (("name", "ok"), ("queue", "main"))
+        broken_labels = (("name", "broken"), ("queue", "main"))
+
+        def counted() -> bool:
+            found = scrape()
+            return (
+                found.get(("bgjobs_jobs_succeeded_total", ok_labels)) == 2
+                and found.get(("bgjobs_jobs_failed_total", broken_labels)) == 1
+            )
+
+        wait_until(counted, 60, "the worker's metrics to count the jobs")
+        found = scrape()
+        assert found[("bgjobs_jobs_retried_total", broken_labels)] == 1
+        wait_until(
+            lambda: scrape().get(("bgjobs_jobs_waiting", (("queue", "main"),))) == 1,
+            60,
+            "the waiting gauge to show the job due in an hour",
+        )
+        adapter.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in stderr
+
+
+def test_a_bad_metrics_port_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
+    from tests.cli.support import assert_one_line_error, run_cli
+
+    (tmp_path / "app.py").write_text(textwrap.dedent(WORKER_APP.format(url=sqlite_url)))
+    result = run_cli("worker", "app:builder", "--metrics-port", "70000", cwd=tmp_path)
+    assert "PORT must be a whole number in 1..65535 (got '70000')" in assert_one_line_error(
+        result, 2
+    )
+
+
+def test_a_metrics_port_in_use_is_one_line(tmp_path: Path, sqlite_url: str) -> None:
+    import socket
+
+    from tests.cli.support import assert_one_line_error, run_cli
+
+    (tmp_path / "app.py").write_text(textwrap.dedent(WORKER_APP.format(url=sqlite_url)))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("worker", "app:builder", "--metrics-port", str(port), cwd=tmp_path)
+    line = assert_one_line_error(result, 2)
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in line
+
+
+def test_cancelled_and_timed_out_runs_are_counted() -> None:
+    from bgjobs.events import JobCancelled, JobReserved, JobTimedOut
+
+    registry = CollectorRegistry()
+    listener = MetricsListener(registry)
+    listener(JobReserved(job_id="j1", name="slow", attempts=1, queue="main"))
+    listener(JobTimedOut(job_id="j1", name="slow", attempts=1, timeout_seconds=1.0))
+    listener(JobCancelled(job_id="j1", name="slow", attempts=1, while_running=True))
+    listener(JobCancelled(job_id="j2", name="slow", attempts=0, while_running=False))
+    labels = {"queue": "main", "name": "slow"}
+    assert registry.get_sample_value("bgjobs_jobs_timed_out_total", labels) == 1
+    assert registry.get_sample_value("bgjobs_jobs_cancelled_total", labels) == 1
+    unknown = {"queue": "", "name": "slow"}
+    assert registry.get_sample_value("bgjobs_jobs_cancelled_total", unknown) == 1
