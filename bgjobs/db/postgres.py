@@ -279,7 +279,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
     ) -> list[Job]:
         """Claim as `reserve_jobs` does, no more than the queue's limits allow.
 
-        One statement calling jobs_claim_limited (migration 0004), which locks
+        One statement calling jobs_claim_limited (migration 0005), which locks
         the queue's jobs_queues row and then counts with a fresh snapshot.
         """
         check_claim(queue, limit, owner)

@@ -99,7 +99,7 @@ RETURNING j.*
 
 -- name: claim_limited_jobs
 -- The claim of a queue with a global concurrency or rate limit: see the
--- function in migration 0004 for why it is a function.
+-- function in migration 0005 for why it is a function.
 SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
                                  %(concurrency)s, %(rate)s, %(per)s::interval, %(look_first)s)
 

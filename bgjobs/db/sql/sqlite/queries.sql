@@ -56,7 +56,7 @@ WHERE reserved_by IS NOT NULL
 
 -- name: rate_window
 -- For a rate-limited queue (rows are in time order, numbered by `total`; see
--- migration 0004 of PostgreSQL): the newest start, the newest one before the
+-- migration 0005 of PostgreSQL): the newest start, the newest one before the
 -- window, and the oldest one kept. Three probes of the primary key.
 SELECT l.reserved_at AS last_at, l.total AS total,
        (SELECT b.total FROM jobs_queue_starts b

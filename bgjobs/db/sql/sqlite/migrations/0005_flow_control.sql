@@ -1,4 +1,4 @@
--- bgjobs schema version 4 (SQLite): queue pause, global concurrency and rate
+-- bgjobs schema version 5 (SQLite): queue pause, global concurrency and rate
 -- limits, unique keys kept on succeeded jobs. See the PostgreSQL file for the
 -- meaning of each table; on SQLite every claim runs under BEGIN IMMEDIATE,
 -- which serialises writers, so counting inside the claim transaction is exact.

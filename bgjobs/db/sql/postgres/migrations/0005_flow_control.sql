@@ -1,4 +1,4 @@
--- bgjobs schema version 4 (PostgreSQL): queue pause, global concurrency and
+-- bgjobs schema version 5 (PostgreSQL): queue pause, global concurrency and
 -- rate limits, unique keys kept on succeeded jobs.
 
 -- One row per queue name a process configured, paused or limited. A paused
