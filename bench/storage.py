@@ -29,12 +29,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bgjobs.db import Succeeded, adapter_from_url, lease_of
+from bgjobs.db import QueueLimits, Succeeded, adapter_from_url, lease_of
 from bgjobs.db.base import BaseAdapter
-from bgjobs.jobs import JobRequest
+from bgjobs.jobs import Job, JobRequest
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 PEERS = {"pgqueuer batch enqueue": 55_000, "procrastinate batch enqueue": 19_000}
+
+#: Limits that are on but never bind: what enforcing them costs a claim. The
+#: rate limit's cost grows with the starts inside one window (they are counted):
+#: 2,000 per 100 ms keeps above what these runs reach while its window stays short.
+LIMITS_ON = {
+    "global concurrency 1,000": QueueLimits(concurrency=1_000),
+    "rate 2,000 per 100 ms": QueueLimits(rate=2_000, per=timedelta(milliseconds=100)),
+    "both": QueueLimits(concurrency=1_000, rate=2_000, per=timedelta(milliseconds=100)),
+}
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -116,19 +125,41 @@ def single_enqueue_rate(adapter: BaseAdapter, total: int) -> float:
     return total / (time.perf_counter() - start)
 
 
-def claim_complete_rate(adapter: BaseAdapter, total: int, threads: int, batch: int) -> float:
+def claim_complete_rate(
+    adapter: BaseAdapter,
+    total: int,
+    threads: int,
+    batch: int,
+    limits: QueueLimits | None = None,
+) -> float:
+    """Jobs claimed and completed per second; through the limited claim with `limits`.
+
+    Time moves on from NOW with the wall clock, so a rate limit's window slides.
+    """
     for start in range(0, total, 10_000):
         adapter.enqueue_many(requests(min(10_000, total - start)), now=NOW)
     barrier = threading.Barrier(threads + 1)
+    origin = time.perf_counter()
+
+    def claim(owner: str) -> list[Job]:
+        now = NOW + timedelta(seconds=time.perf_counter() - origin)
+        if limits is None:
+            return adapter.reserve_jobs(["work"], queue="q", limit=batch, owner=owner, now=now)
+        return adapter.reserve_limited_jobs(
+            ["work"], queue="q", limit=batch, owner=owner, now=now, limits=limits
+        )
 
     def work(number: int) -> None:
         barrier.wait()
         while True:
-            jobs = adapter.reserve_jobs(
-                ["work"], queue="q", limit=batch, owner=f"w{number}", now=NOW
-            )
+            jobs = claim(f"w{number}")
             if not jobs:
-                return
+                # Other threads' claims, or a limit that bound, may have left
+                # jobs behind: only an empty table ends the run.
+                if limits is None or adapter.count_listed("jobs") == 0:
+                    return
+                time.sleep(0.001)
+                continue
             adapter.finish_jobs([Succeeded(lease_of(job)) for job in jobs], now=NOW)
 
     workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
@@ -210,8 +241,36 @@ def latency_report(fresh_url: Callable[[], str]) -> list[tuple[str, float, float
     return results
 
 
-def run(kind: str, fresh_url: Callable[[], str], total: int) -> None:
+def limits_report(fresh_url: Callable[[], str], total: int, rounds: int = 3) -> None:
+    """The claim with limits on beside the claim without, and what the limits cost.
+
+    Each figure is the median of `rounds`, the variants taking turns, so that
+    load from elsewhere on the machine falls on all of them alike.
+    """
+    variants: dict[str, QueueLimits | None] = {"no limits": None, **LIMITS_ON}
+    for threads in (1, 4):
+        for batch in (50, 1):
+            jobs = total if batch > 1 else total // 2
+            samples: dict[str, list[float]] = {label: [] for label in variants}
+            for _ in range(rounds):
+                for label, limits in variants.items():
+                    with adapter_at(fresh_url()) as adapter:
+                        samples[label].append(
+                            claim_complete_rate(adapter, jobs, threads, batch, limits)
+                        )
+            plain = statistics.median(samples["no limits"])
+            print(f"claim+complete, {threads} thread(s), {batch} per claim:")
+            for label, rates in samples.items():
+                value = statistics.median(rates)
+                cost = "" if label == "no limits" else f"  ({(1 - value / plain) * 100:+.0f}% cost)"
+                print(f"  {label:<44}{value:>10,.0f} jobs/s{cost}")
+
+
+def run(kind: str, fresh_url: Callable[[], str], total: int, only_limits: bool) -> None:
     print(f"\n== {kind} ==")
+    if only_limits:
+        limits_report(fresh_url, total)
+        return
     with adapter_at(fresh_url()) as adapter:
         many_1k = enqueue_many_rate(adapter, 1_000, max(total, 10_000))
     with adapter_at(fresh_url()) as adapter:
@@ -233,6 +292,7 @@ def run(kind: str, fresh_url: Callable[[], str], total: int) -> None:
             print(f"claim+complete, {threads} thread(s), {label:<23}{value:>10,.0f} jobs/s")
     for label, median, p95 in latency_report(fresh_url):
         print(f"{label:<38} median {median:6.2f} ms   p95 {p95:6.2f} ms")
+    limits_report(fresh_url, total)
 
 
 def main() -> None:
@@ -244,13 +304,16 @@ def main() -> None:
         help="an existing database (default: start a throwaway server)",
     )
     parser.add_argument("--jobs", type=int, default=10_000, help="jobs per rate measurement")
+    parser.add_argument(
+        "--limits", action="store_true", help="only the claim with limits beside the claim without"
+    )
     args = parser.parse_args()
     if args.db in ("sqlite", "both"):
         with sqlite_database() as fresh:
-            run("sqlite", fresh, args.jobs)
+            run("sqlite", fresh, args.jobs, args.limits)
     if args.db in ("postgres", "both"):
         with postgres_database(args.postgres_url) as fresh:
-            run("postgresql", fresh, args.jobs)
+            run("postgresql", fresh, args.jobs, args.limits)
 
 
 if __name__ == "__main__":

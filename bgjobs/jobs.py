@@ -37,6 +37,7 @@ class JobRequest:
     queue: str | None = None
     priority: int = 0
     unique_key: str | None = None
+    unique_for: timedelta | None = None  # a success with the key blocks for this long
     timeout: timedelta | None = None
 
     def __post_init__(self) -> None:
@@ -67,10 +68,16 @@ class JobRequest:
             raise ValueError(f"priority must fit in 32 bits (got {priority})")
         return replace(self, priority=priority)
 
-    def with_unique_key(self, key: str) -> JobRequest:
-        """While a job with this key is waiting or running, enqueueing another inserts nothing."""
+    def with_unique_key(self, key: str, for_: timedelta | None = None) -> JobRequest:
+        """While a job with this key is waiting or running, enqueueing another inserts nothing.
+
+        With `for_`, a job with this key that succeeded less than `for_` ago
+        blocks a new one too; the enqueue returns that succeeded job.
+        """
         check_stored_text(key, "unique key", MAX_UNIQUE_KEY_BYTES)
-        return replace(self, unique_key=key)
+        if for_ is not None and (not isinstance(for_, timedelta) or for_ <= timedelta(0)):
+            raise ValueError(f"for_ must be a positive timedelta or None (got {for_!r})")
+        return replace(self, unique_key=key, unique_for=for_)
 
     def with_timeout(self, timeout: timedelta) -> JobRequest:
         """Fail a run of this job with JobTimeout after `timeout` (overrides the queue's)."""

@@ -8,13 +8,16 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from bgjobs.cli.common import CliError, database_url, format_time, print_json
+from bgjobs.cli.progress import progress
+from bgjobs.cli.worker import load_builder
 from bgjobs.clock import SYSTEM_CLOCK
 from bgjobs.db import SqliteAdapter, adapter_from_url
 from bgjobs.db.adapter import Adapter, FinishedJob
@@ -35,36 +38,66 @@ def register(subparsers: Any) -> None:
         help="create or upgrade the bgjobs tables",
         description="Create or upgrade the bgjobs tables (idempotent; safe while workers run).",
     )
-    _db_option(migrate)
+    db_options(migrate)
     migrate.set_defaults(run=run_migrate)
 
-    jobs = subparsers.add_parser("jobs", help="list, retry, delete and prune jobs")
+    jobs = subparsers.add_parser(
+        "jobs",
+        help="list, retry, delete and prune jobs",
+        description="List, retry, delete and prune jobs.",
+    )
     actions = jobs.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     for action, table, text in (
         ("list", "jobs", "jobs waiting or running"),
-        ("failed", "failed", "jobs that failed"),
+        ("failed", "failed", "jobs that failed, with their full exception text"),
         ("succeeded", "succeeded", "jobs that succeeded"),
     ):
-        listing = actions.add_parser(action, help=f"list {text}")
-        _db_option(listing)
-        listing.add_argument("--limit", type=_limit, default=100, help="default 100")
-        listing.add_argument("--json", action="store_true", help="print a JSON list")
+        listing = actions.add_parser(
+            action, help=f"list {text}", description=f"List {text}, newest first."
+        )
+        db_options(listing)
+        listing.add_argument(
+            "--limit", type=_limit, default=100, help="show at most this many (default 100)"
+        )
+        listing.add_argument("--name", metavar="NAME", help="only jobs with this job name")
+        listing.add_argument("--queue", metavar="QUEUE", help="only jobs routed to this queue")
+        json_option(listing, "print a JSON list")
         listing.set_defaults(run=run_list, table=table)
-    retry = actions.add_parser("retry", help="enqueue a failed job again, as a plain job")
-    retry.add_argument("id", metavar="ID")
-    _db_option(retry)
-    retry.add_argument("--json", action="store_true")
+    retry = actions.add_parser(
+        "retry",
+        help="enqueue failed jobs again, as plain jobs",
+        description=(
+            "Move a failed job (or, with --all-failed, every failed job matching the "
+            "filters) back to the waiting jobs, with attempts 0, available now."
+        ),
+    )
+    retry.add_argument("id", metavar="ID", nargs="?", help="the id of the failed job")
+    retry.add_argument(
+        "--all-failed", action="store_true", help="retry every failed job (with the filters)"
+    )
+    retry.add_argument("--name", metavar="NAME", help="with --all-failed: only this job name")
+    retry.add_argument("--queue", metavar="QUEUE", help="with --all-failed: only this queue")
+    db_options(retry)
+    json_option(retry, "print the retried job(s) as JSON")
     retry.set_defaults(run=run_retry)
-    delete = actions.add_parser("delete", help="delete a job from whichever table holds it")
-    delete.add_argument("id", metavar="ID")
-    _db_option(delete)
-    delete.add_argument("--json", action="store_true")
+    delete = actions.add_parser(
+        "delete",
+        help="delete a job from whichever table holds it",
+        description="Delete a job from whichever table holds it (waiting, succeeded or failed).",
+    )
+    delete.add_argument("id", metavar="ID", help="the id of the job")
+    db_options(delete)
+    json_option(delete, "print what was deleted as JSON")
     delete.set_defaults(run=run_delete)
-    show = actions.add_parser("show", help="every field of one job, wherever it is")
-    show.add_argument("id", metavar="ID")
-    _db_option(show)
-    show.add_argument("--json", action="store_true")
+    show = actions.add_parser(
+        "show",
+        help="every field of one job, wherever it is",
+        description="Every field of one job, in whichever table holds it.",
+    )
+    show.add_argument("id", metavar="ID", help="the id of the job")
+    db_options(show)
+    json_option(show, "print the job as JSON")
     show.set_defaults(run=run_show)
     cancel = actions.add_parser(
         "cancel",
@@ -73,11 +106,15 @@ def register(subparsers: Any) -> None:
         "a running one is stopped by the process running it within a second and fails "
         "as Cancelled; a finished or unknown id is reported as not_found.",
     )
-    cancel.add_argument("ids", metavar="ID", nargs="+")
-    _db_option(cancel)
-    cancel.add_argument("--json", action="store_true")
+    cancel.add_argument("ids", metavar="ID", nargs="+", help="the ids of the jobs to cancel")
+    db_options(cancel)
+    json_option(cancel, "print what happened to each job as JSON")
     cancel.set_defaults(run=run_cancel)
-    prune = actions.add_parser("prune", help="delete finished jobs older than a duration")
+    prune = actions.add_parser(
+        "prune",
+        help="delete finished jobs older than a duration",
+        description="Delete succeeded and/or failed jobs that finished before now - DURATION.",
+    )
     prune.add_argument(
         "--older-than",
         required=True,
@@ -91,23 +128,35 @@ def register(subparsers: Any) -> None:
         default="all",
         help="which finished jobs (default all)",
     )
-    _db_option(prune)
-    prune.add_argument("--json", action="store_true")
+    db_options(prune)
+    json_option(prune, "print the counts as JSON")
     prune.set_defaults(run=run_prune)
 
-    stats = subparsers.add_parser("stats", help="counts of jobs by state and name")
-    _db_option(stats)
-    stats.add_argument("--json", action="store_true")
+    stats = subparsers.add_parser(
+        "stats",
+        help="counts of jobs by state and name",
+        description="Counts of jobs waiting, running, succeeded and failed, by job name.",
+    )
+    db_options(stats)
+    json_option(stats, "print the counts as JSON")
     stats.set_defaults(run=run_stats)
 
 
-def _db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="sqlite:///path or postgresql://... (default $BGJOBS_DATABASE_URL, "
-        "else sqlite:///bgjobs.db)",
-    )
+#: Help of the database options, on the main parser and on every command.
+DB_HELP = (
+    "sqlite:///path or postgresql://... (default $BGJOBS_DATABASE_URL, else sqlite:///bgjobs.db)"
+)
+APP_HELP = "use the database of this app's builder (MODULE:ATTR, as `bgjobs worker` takes)"
+
+
+def db_options(parser: argparse.ArgumentParser) -> None:
+    """--db URL and --app MODULE:ATTR on a command (they may come before the command too)."""
+    parser.add_argument("--db", metavar="URL", help=DB_HELP)
+    parser.add_argument("--app", metavar="MODULE:ATTR", help=APP_HELP)
+
+
+def json_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--json", action="store_true", help=text)
 
 
 def _limit(text: str) -> int:
@@ -145,15 +194,21 @@ def parse_duration(text: str) -> timedelta:
 
 
 @contextmanager
-def _adapter(args: argparse.Namespace, *, create: bool = False) -> Iterator[Adapter]:
+def admin_adapter(args: argparse.Namespace, *, create: bool = False) -> Iterator[Adapter]:
+    """The adapter of --db (or $BGJOBS_DATABASE_URL), or of the --app builder; closed after."""
     # A one-shot command reports a failure as one line; the connection pool's
     # reconnect warnings are for long-running workers.
     logging.disable(logging.WARNING)
+    app = getattr(args, "app", None)
+    if app is not None and args.db is not None:
+        raise CliError("give --db or --app, not both")
     url = database_url(args.db)
     try:
-        adapter = _one_shot(adapter_from_url(url))
+        adapter = _one_shot(load_builder(app).adapter if app else adapter_from_url(url))
     except BgJobsError as exc:
         raise CliError(str(exc)) from None
+    if app:
+        url = app_url(adapter)
     if isinstance(adapter, SqliteAdapter) and not create and not os.path.exists(adapter.path):
         # Opening would create an empty file where the user expected their database.
         raise CliError(
@@ -172,6 +227,11 @@ def _adapter(args: argparse.Namespace, *, create: bool = False) -> Iterator[Adap
         adapter.close()
 
 
+def app_url(adapter: Adapter) -> str:
+    """What to call the app's database in messages."""
+    return f"sqlite:///{adapter.path}" if isinstance(adapter, SqliteAdapter) else repr(adapter)
+
+
 def _one_shot(adapter: Adapter) -> Adapter:
     """The adapter, waiting seconds (not the runtime's minute) for a PostgreSQL that is down."""
     if isinstance(adapter, SqliteAdapter):
@@ -187,28 +247,49 @@ def _one_shot(adapter: Adapter) -> Adapter:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    with _adapter(args, create=True) as adapter:
+    with admin_adapter(args, create=True) as adapter:
         version = adapter.migrate()
     print(f"schema is at version {version}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
-        rows = adapter.list_jobs(args.table, limit=args.limit)
+    filters = {"name": args.name, "queue": args.queue}
+    with admin_adapter(args) as adapter:
+        rows = adapter.list_jobs(args.table, limit=args.limit, **filters)
+        total = len(rows) if len(rows) < args.limit else adapter.count_listed(args.table, **filters)
     if args.json:
         print_json([job_record(row) for row in rows])
         return 0
     if not rows:
-        print(f"no {'waiting or running' if args.table == 'jobs' else args.table} jobs")
+        what = "waiting or running" if args.table == "jobs" else args.table
+        print(f"no {what} jobs{_filter_text(args)}")
         return 0
     columns = _columns(args.table)
-    _print_table([_job_fields(row) for row in rows], columns)
+    wrap = "exception" if args.table == "failed" else None
+    print_table([_job_fields(row) for row in rows], columns, wrap=wrap)
+    if total > len(rows):
+        print(f"{len(rows)} of {total} shown{_filter_text(args)} (see --limit)")
     return 0
 
 
+def _filter_text(args: argparse.Namespace) -> str:
+    shown = [
+        f"{what} {value}" for what, value in (("name", args.name), ("queue", args.queue)) if value
+    ]
+    return f" with {' and '.join(shown)}" if shown else ""
+
+
 def run_retry(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    if args.all_failed:
+        if args.id is not None:
+            raise CliError("give a job ID or --all-failed, not both")
+        return retry_all_failed(args)
+    if args.id is None:
+        raise CliError("give the ID of a failed job, or --all-failed (see `bgjobs jobs retry -h`)")
+    if args.name is not None or args.queue is not None:
+        raise CliError("--name and --queue filter --all-failed; a single ID needs neither")
+    with admin_adapter(args) as adapter:
         job = adapter.retry_failed_job(args.id, now=SYSTEM_CLOCK.now())
     if args.json:
         print_json(job_record(job))
@@ -219,7 +300,7 @@ def run_retry(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         state = adapter.delete_job(args.id)
     if args.json:
         print_json({"id": args.id, "deleted_from": state})
@@ -229,7 +310,7 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         job = adapter.get_job(args.id)
     if job is None:
         raise CliError(f"no job with id {args.id}", status=1)
@@ -252,7 +333,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     results: dict[str, str] = {}
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         for job_id in args.ids:
             results[job_id] = adapter.cancel(job_id, now=SYSTEM_CLOCK.now())
     if args.json:
@@ -274,10 +355,11 @@ _CANCEL_TEXT = {
 def run_prune(args: argparse.Namespace) -> int:
     states: list[FinishedState] = ["succeeded", "failed"] if args.state == "all" else [args.state]
     removed: dict[FinishedState, int] = {}
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         older_than = SYSTEM_CLOCK.now() - args.older_than
         for state in states:
-            removed[state] = _prune_all(adapter, state, older_than)
+            with progress(f"pruning {state}", quiet=args.json) as bar:
+                removed[state] = _prune_all(adapter, state, older_than, bar.update)
     if args.json:
         print_json({"older_than": format_time(older_than), "deleted": removed})
     else:
@@ -289,18 +371,21 @@ def run_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prune_all(adapter: Adapter, state: FinishedState, older_than: datetime) -> int:
+def _prune_all(
+    adapter: Adapter, state: FinishedState, older_than: datetime, done: Callable[[int], object]
+) -> int:
     """Delete in batches, each its own short transaction, until a batch comes back short."""
     total = 0
     while True:
         count = adapter.prune_finished(state, older_than=older_than, batch_size=PRUNE_BATCH)
         total += count
+        done(count)
         if count < PRUNE_BATCH:
             return total
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         counts = adapter.count_jobs(now=SYSTEM_CLOCK.now())
         workers = adapter.list_workers()
         unhandled = find_unhandled(adapter.count_waiting_groups(), workers)
@@ -332,7 +417,7 @@ def run_stats(args: argparse.Namespace) -> int:
             {"name": name, **{s: by.get(s, 0) for s in states}}
             for name, by in sorted(counts.by_name.items())
         ]
-        _print_table(rows, ["name", *states])
+        print_table(rows, ["name", *states])
     for item in unhandled:
         print(f"warning: {item.describe()}: no running worker handles it")
     return 0
@@ -358,6 +443,7 @@ def _job_fields(row: Job | FinishedJob) -> dict[str, Any]:
 
 
 def _columns(table: str) -> list[str]:
+    # The exception comes last in `jobs failed`: it is shown whole, wrapped.
     if table == "jobs":
         return ["id", "name", "attempts", "available_at", "reserved_by", "queue", "priority"]
     if table == "failed":
@@ -369,19 +455,103 @@ def _table_name(state: str) -> str:
     return {"jobs": "jobs", "succeeded": "jobs_succeeded", "failed": "jobs_failed"}[state]
 
 
-def _print_table(records: list[dict[str, Any]], columns: list[str]) -> None:
-    cells = [[_cell(record.get(column)) for column in columns] for record in records]
+def print_table(
+    records: list[dict[str, Any]], columns: list[str], *, wrap: str | None = None
+) -> None:
+    """Columns padded to their widest cell. The `wrap` column (the last) is shown whole:
+    wrapped to the terminal's width beside the row, or below it when the row leaves too
+    little room; not wrapped at all when the width is unknown (piped, no $COLUMNS)."""
+    cells = [
+        [_cell(record.get(column), whole=column == wrap) for column in columns]
+        for record in records
+    ]
     widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(columns)]
     out = sys.stdout
+    if wrap is not None:
+        widths[-1] = len(wrap)
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
+    width = terminal_width()
+    indent = sum(widths[:-1]) + 2 * (len(columns) - 1)
     for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+        lead = "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=False))
+        last = row[-1]
+        if wrap is None:
+            out.write(f"{lead}  {last}".rstrip() + "\n")
+        elif width is None:
+            lines = last.splitlines() or [""]
+            out.write(f"{lead}  {lines[0]}".rstrip() + "\n")
+            for line in lines[1:]:
+                out.write(" " * (indent + 2) + line + "\n")
+        elif width - indent - 2 >= MIN_WRAP_WIDTH:
+            lines = wrapped(last, width - indent - 2)
+            out.write(f"{lead}  {lines[0]}".rstrip() + "\n")
+            for line in lines[1:]:
+                out.write(" " * (indent + 2) + line + "\n")
+        else:
+            out.write(lead.rstrip() + "\n")
+            for line in wrapped(last, max(MIN_WRAP_WIDTH, width - 4)):
+                out.write("    " + line + "\n")
 
 
-def _cell(value: Any) -> str:
+#: Narrower than this beside the row, a wrapped column goes below the row instead.
+MIN_WRAP_WIDTH = 40
+
+
+def terminal_width() -> int | None:
+    """$COLUMNS, else the width of the terminal stdout is on; None when piped."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError):
+        return None
+
+
+def wrapped(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, its own line breaks kept."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        lines.extend(
+            textwrap.wrap(paragraph, width, break_long_words=True, break_on_hyphens=False) or [""]
+        )
+    return lines
+
+
+def _cell(value: Any, *, whole: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, datetime):
         return format_time(value)
+    if whole:
+        return str(value)
     text = str(value).replace("\n", " ")
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: Failed jobs moved back per transaction by `jobs retry --all-failed`.
+RETRY_BATCH = 500
+
+
+def retry_all_failed(args: argparse.Namespace) -> int:
+    """Move every failed job matching the filters back to `jobs`, a batch per transaction."""
+    filters = {"name": args.name, "queue": args.queue}
+    ids: list[str] = []
+    with admin_adapter(args) as adapter:
+        total = adapter.count_listed("failed", **filters)
+        with progress("retrying failed jobs", total=total, quiet=args.json) as bar:
+            while True:
+                moved = adapter.retry_failed_jobs(
+                    limit=RETRY_BATCH, now=SYSTEM_CLOCK.now(), **filters
+                )
+                ids.extend(job.id for job in moved)
+                bar.update(len(moved))
+                if len(moved) < RETRY_BATCH:
+                    break
+    if args.json:
+        print_json({"retried": len(ids), "ids": ids})
+    else:
+        print(
+            f"re-enqueued {len(ids)} failed job{'s' if len(ids) != 1 else ''}{_filter_text(args)}"
+        )
+    return 0

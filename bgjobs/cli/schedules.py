@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from bgjobs.cli.common import CliError, format_time, print_json
-from bgjobs.cli.db_commands import _adapter, _db_option, _print_table
+from bgjobs.cli.db_commands import admin_adapter, db_options, print_table
 from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
 from bgjobs.db.schedules import MAX_HISTORY
 from bgjobs.errors import PayloadError
@@ -28,12 +28,12 @@ def register(subparsers: Any) -> None:
     listing = actions.add_parser(
         "list", help="each schedule: its text, in words, its last run and its next fire"
     )
-    _db_option(listing)
+    db_options(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(run=run_list)
     history = actions.add_parser("history", help="past runs of one schedule, newest first")
     history.add_argument("key", metavar="KEY", help="the schedule's key")
-    _db_option(history)
+    db_options(history)
     history.add_argument("--limit", type=_history_limit, default=20, help="default 20")
     history.add_argument("--json", action="store_true", help="print a JSON list")
     history.set_defaults(run=run_history)
@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--payload", metavar="JSON", help="the JSON payload of every run")
     add.add_argument("--misfire", choices=MISFIRE_KINDS, default="once", help="default once")
     add.add_argument("--grace", metavar="SECONDS", type=_seconds, default=None, help="default 60")
-    _db_option(add)
+    db_options(add)
     add.add_argument("--json", action="store_true")
     add.set_defaults(run=run_add)
     for action, text in (
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
     ):
         change = actions.add_parser(action, help=text)
         change.add_argument("key", metavar="KEY")
-        _db_option(change)
+        db_options(change)
         change.set_defaults(run=run_change, action_name=action)
 
 
@@ -91,7 +91,7 @@ def run_add(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CliError(f"--payload is not JSON: {exc}") from None
     grace = DEFAULT_GRACE if args.grace is None else args.grace
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         try:
             stored = adapter.schedules.add(
                 args.key, args.schedule, args.job_name, payload, args.misfire, grace
@@ -116,7 +116,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_change(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         schedules = adapter.schedules
         change = {
             "remove": schedules.remove,
@@ -132,7 +132,7 @@ def run_change(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         rows = adapter.schedules.list()
     if args.json:
         print_json([schedule_record(row) for row in rows])
@@ -141,12 +141,12 @@ def run_list(args: argparse.Namespace) -> int:
         print("no schedules")
         return 0
     columns = ["key", "job", "schedule", "description", "last_run", "outcome", "next_fire"]
-    _print_table([_list_fields(row) for row in rows], columns)
+    print_table([_list_fields(row) for row in rows], columns)
     return 0
 
 
 def run_history(args: argparse.Namespace) -> int:
-    with _adapter(args) as adapter:
+    with admin_adapter(args) as adapter:
         runs = adapter.schedules.history(args.key, limit=args.limit)
         known = runs or any(row.key == args.key for row in adapter.schedules.list())
     if not known:
@@ -158,7 +158,7 @@ def run_history(args: argparse.Namespace) -> int:
         print(f"schedule {args.key!r} has not run yet")
         return 0
     columns = ["slot", "started", "finished", "outcome", "error", "note"]
-    _print_table([_history_fields(run) for run in runs], columns)
+    print_table([_history_fields(run) for run in runs], columns)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from bgjobs.db.migrations import MigrationReport
@@ -135,6 +135,38 @@ class WorkerRow:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """What a queue's claims obey across every process and host (None: no such limit).
+
+    `concurrency`: at most this many jobs the queue could claim (its job names,
+    routed to it or to no queue) are reserved at once, by any process.
+    `rate` per `per`: at most `rate` jobs are claimed in any window of
+    length `per` (a sliding window over claim times).
+    """
+
+    concurrency: int | None = None
+    rate: int | None = None
+    per: timedelta | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.concurrency is not None or self.rate is not None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A row of jobs_queues: a queue name some process configured, paused or limited."""
+
+    name: str
+    paused_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+
+@dataclass(frozen=True, slots=True)
 class WaitingGroup:
     """How many unreserved jobs wait under one job name and target queue (None: any queue)."""
 
@@ -240,8 +272,43 @@ class Adapter(Protocol):
         whose queue is NULL or `queue`, in claim order; attempts += 1 on each."""
         ...
 
+    def reserve_limited_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+        limits: QueueLimits,
+    ) -> list[Job]:
+        """`reserve_jobs` for a queue with limits: claims no more than its global
+        concurrency and rate limit allow, counted race-free across processes."""
+        ...
+
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""
+        ...
+
+    # -- queues -----------------------------------------------------------
+    def pause_queue(self, name: str, *, now: datetime | None = None) -> None:
+        """Stop every process claiming for queue `name` (running jobs finish). Persistent."""
+        ...
+
+    def resume_queue(self, name: str, *, now: datetime | None = None) -> bool:
+        """Let queue `name` be claimed again; False if it was not paused."""
+        ...
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        ...
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every row of jobs_queues, by name."""
+        ...
+
+    def register_queues(self, names: Collection[str], *, now: datetime) -> None:
+        """Add a jobs_queues row (unpaused) for each name that has none."""
         ...
 
     def finish_jobs(self, outcomes: Sequence[Outcome], *, now: datetime) -> list[bool]:
@@ -384,8 +451,33 @@ class Adapter(Protocol):
         """Delete up to `batch_size` finished rows older than `older_than`; returns how many."""
         ...
 
-    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
-        """Rows of one table, newest first for finished ones, claim order for `jobs`."""
+    def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int = 100,
+        name: str | None = None,
+        queue: str | None = None,
+    ) -> list[Job] | list[FinishedJob]:
+        """Rows of one table, newest first for finished ones, claim order for `jobs`;
+        only those with this job name and/or queue when given."""
+        ...
+
+    def count_listed(
+        self, state: JobState, *, name: str | None = None, queue: str | None = None
+    ) -> int:
+        """How many rows `list_jobs` would list without a limit."""
+        ...
+
+    def retry_failed_jobs(
+        self, *, limit: int, now: datetime, name: str | None = None, queue: str | None = None
+    ) -> list[Job]:
+        """Move up to `limit` failed jobs (oldest failure first, filtered by name and/or
+        queue) back to `jobs` as plain jobs, in one transaction."""
+        ...
+
+    def running_by_owner(self) -> dict[str, int]:
+        """How many jobs each process (jobs_workers.id) holds reserved."""
         ...
 
     def get_job(self, job_id: str) -> Job | FinishedJob | None:

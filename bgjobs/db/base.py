@@ -17,6 +17,7 @@ from bgjobs.db.adapter import (
     JobState,
     Lease,
     Outcome,
+    QueueLimits,
     Released,
     RetryLater,
     ScheduledNext,
@@ -232,6 +233,41 @@ def check_scheduled_claim(key: str, owner: str) -> None:
     """Refuse arguments of a scheduled-job claim that could never be right."""
     check_text(key, "scheduled job key")
     check_text(owner, "owner")
+
+
+def check_limits(limits: QueueLimits) -> None:
+    """Limits are positive whole numbers, and a rate has its positive period."""
+    if not isinstance(limits, QueueLimits) or not limits.any:
+        raise ValueError(f"a limited claim needs QueueLimits with a limit (got {limits!r})")
+    for what, value in (("concurrency", limits.concurrency), ("rate", limits.rate)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"the {what} limit must be a whole number >= 1 (got {value!r})")
+    if limits.rate is not None and (
+        not isinstance(limits.per, timedelta) or limits.per <= timedelta(0)
+    ):
+        raise ValueError(f"a rate limit needs a positive period (got {limits.per!r})")
+
+
+def check_queue_name(name: object) -> str:
+    """Queue names given to pause/resume: non-empty strings without NUL."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError(f"queue name must be a non-empty string (got {name!r})")
+    return name
+
+
+def check_filter(name: str | None, queue: str | None) -> dict[str, str | None]:
+    """The name/queue filter of a listing as query parameters."""
+    for what, value in (("job name", name), ("queue", queue)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"the {what} filter must be a non-empty string (got {value!r})")
+    return {"name": name, "queue": queue}
+
+
+def count_query(state: JobState) -> str:
+    """The name of the query that counts what `listing_query(state)` lists."""
+    return {"jobs": "count_listed_waiting"}.get(state) or f"count_listed_{state}"
 
 
 def rescue_window(now: datetime, lease_seconds: float) -> tuple[datetime, datetime]:

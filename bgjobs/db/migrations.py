@@ -31,7 +31,7 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs_succeeded": frozenset(
         {
             "id", "name", "payload", "attempts", "queue", "priority",
-            "created_at", "available_at", "succeeded_at", "result",
+            "created_at", "available_at", "succeeded_at", "unique_key", "result",
         }
     ),
     "jobs_failed": frozenset(
@@ -56,6 +56,8 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs_schedule_runs": frozenset(
         {"id", "key", "slot", "started_at", "finished_at", "outcome", "error", "note"}
     ),
+    "jobs_queues": frozenset({"name", "paused_at", "updated_at"}),
+    "jobs_queue_starts": frozenset({"queue", "reserved_at", "total"}),
 }  # fmt: skip
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -116,11 +118,23 @@ def latest_version(dialect: Dialect) -> int:
 def split_statements(text: str) -> tuple[str, ...]:
     """Statements of a migration file: split at `;` ending a line; `--` comment lines dropped.
 
-    Migration files keep semicolons out of string literals so this stays simple.
+    Text between `$$` quotes (a function body) is never split. Migration files
+    keep semicolons out of string literals so this stays simple.
     """
     lines = [line for line in text.splitlines() if not line.strip().startswith("--")]
-    chunks = re.split(r";[ \t]*(?:\n|$)", "\n".join(lines))
-    return tuple(chunk.strip() for chunk in chunks if chunk.strip())
+    statements: list[str] = []
+    current = ""
+    for index, part in enumerate("\n".join(lines).split("$$")):
+        if index % 2:  # inside $$ ... $$
+            current += f"$${part}$$"
+            continue
+        pieces = re.split(r";[ \t]*(?:\n|$)", part)
+        current += pieces[0]
+        for piece in pieces[1:]:
+            statements.append(current)
+            current = piece
+    statements.append(current)
+    return tuple(chunk.strip() for chunk in statements if chunk.strip())
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ this module holds the PostgreSQL side of each Adapter method.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
@@ -40,6 +41,8 @@ from bgjobs.db.adapter import (
     Lease,
     NotifyCallback,
     Outcome,
+    QueueLimits,
+    QueueRow,
     Subscription,
     WaitingGroup,
     WorkerRow,
@@ -48,9 +51,13 @@ from bgjobs.db.base import (
     BaseAdapter,
     check_batch_size,
     check_claim,
+    check_filter,
     check_limit,
+    check_limits,
+    check_queue_name,
     check_scheduled_claim,
     check_text,
+    count_query,
     listing_query,
     names_param,
     now_or_system,
@@ -66,13 +73,14 @@ from bgjobs.db.postgres_connections import (
     dict_rows,
     pinned_rows,
 )
-from bgjobs.db.postgres_notify import Listener
+from bgjobs.db.postgres_notify import CHANNEL, Listener
 from bgjobs.db.postgres_statements import (
     Claim,
     apply_outcomes,
     copy_suits,
     insert_jobs,
     insert_jobs_async,
+    settle_unique_periods,
 )
 from bgjobs.db.queries import load_queries
 from bgjobs.db.records import (
@@ -87,6 +95,7 @@ from bgjobs.db.records import (
     jobs_from_rows,
     notify_names,
     prepare_jobs,
+    queue_from_row,
     scheduled_job_from_row,
     worker_from_row,
 )
@@ -123,6 +132,11 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
 
     def __repr__(self) -> str:
         return f"PostgresAdapter({self._where})"
+
+    @functools.cached_property
+    def _busy_limited(self) -> dict[str, bool]:
+        """Limited queues whose last claim here found work (they skip the look for due jobs)."""
+        return {}
 
     # -- schema -------------------------------------------------------------------
 
@@ -183,7 +197,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
                     f"(got {type(connection).__name__})"
                 )
             try:
-                return insert_jobs(connection, new_jobs, stamp, names, again=False, use_copy=False)
+                jobs = insert_jobs(connection, new_jobs, stamp, names, again=False, use_copy=False)
+                return settle_unique_periods(connection, new_jobs, jobs)
             except psycopg.Error as exc:
                 raise self._translate(exc) from exc
         attempts = 0
@@ -193,11 +208,14 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             nonlocal attempts
             attempts += 1
             again = attempts > 1
-            return insert_jobs(conn, new_jobs, stamp, names, again=again, use_copy=use_copy)
+            jobs = insert_jobs(conn, new_jobs, stamp, names, again=again, use_copy=use_copy)
+            return settle_unique_periods(conn, new_jobs, jobs) if held else jobs
 
         # One INSERT (with its NOTIFY) is a single statement; COPY and its
-        # NOTIFY are two, committed together.
-        return self._run(work, transaction=use_copy)
+        # NOTIFY are two, committed together, as are an INSERT and the look at
+        # recent successes of keys held for a period.
+        held = any(job.unique_since is not None for job in new_jobs)
+        return self._run(work, transaction=use_copy or held)
 
     async def enqueue_many_async(
         self,
@@ -258,6 +276,48 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         jobs = in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
         return self._fail_unreadable(jobs, now)
 
+    def reserve_limited_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+        limits: QueueLimits,
+    ) -> list[Job]:
+        """Claim as `reserve_jobs` does, no more than the queue's limits allow.
+
+        One statement calling jobs_claim_limited (migration 0006), which locks
+        the queue's jobs_queues row and then counts with a fresh snapshot.
+        """
+        check_claim(queue, limit, owner)
+        check_limits(limits)
+        params = {
+            "names": names_param(names),
+            "queue": queue,
+            "limit": limit,
+            "owner": owner,
+            "now": require_aware(now, "now"),
+            "concurrency": limits.concurrency,
+            "rate": limits.rate,
+            "per": limits.per if limits.rate is not None else None,
+            # A queue whose last claim found work skips the look for due jobs.
+            "look_first": not self._busy_limited.get(queue, False),
+        }
+        # One round trip committed on its own, like the plain claim (see
+        # reserve_jobs): if the answer is lost, the monitor gives the
+        # reservations no thread tracks back. The function sets its own plan
+        # settings; pinned_rows adds the same no-flush commit as the plain claim.
+        rows = self._run(
+            lambda conn: pinned_rows(
+                conn, _Q["claim_limited_jobs"], params, settings=PIN_PLANS_NO_FLUSH
+            ),
+            transaction=False,
+        )
+        self._busy_limited[queue] = bool(rows)
+        return in_claim_order(job_from_row(row, from_postgres_time, claimed=True) for row in rows)
+
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""
         check_scheduled_claim(key, owner)
@@ -287,6 +347,36 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             lambda conn: pinned_rows(conn, _Q["next_available_at"], params), transaction=False
         )
         return from_postgres_time(rows[0]["available_at"]) if rows else None
+
+    # -- queues -----------------------------------------------------------------------
+
+    def pause_queue(self, name: str, *, now: datetime | None = None) -> None:
+        """Stop every process claiming for queue `name`; running jobs finish. Persistent."""
+        params = {"name": check_queue_name(name), "now": now_or_system(now)}
+        self._change(_Q["pause_queue"], params)
+
+    def resume_queue(self, name: str, *, now: datetime | None = None) -> bool:
+        """Let queue `name` be claimed again (and wake idle processes); False if not paused."""
+        params = {"name": check_queue_name(name), "now": now_or_system(now), "channel": CHANNEL}
+        return bool(self._fetch(_Q["resume_queue"], params))
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return [row.name for row in self.list_queues() if row.paused]
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every row of jobs_queues, by name."""
+        return [
+            queue_from_row(row, from_postgres_time) for row in self._fetch(_Q["list_queues"], {})
+        ]
+
+    def register_queues(self, names: Collection[str], *, now: datetime) -> None:
+        """Add a jobs_queues row (unpaused) for each name that has none."""
+        checked = sorted({check_queue_name(name) for name in names})
+        if checked:
+            self._change(
+                _Q["register_queues"], {"names": checked, "now": require_aware(now, "now")}
+            )
 
     # -- processes and rescue --------------------------------------------------------
 
@@ -555,11 +645,43 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"older_than": require_aware(older_than, "older_than"), "batch_size": batch_size}
         return self._change(query, params)
 
-    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
+    def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int = 100,
+        name: str | None = None,
+        queue: str | None = None,
+    ) -> list[Job] | list[FinishedJob]:
         """Rows of one table: claim order for `jobs`, newest first for finished ones."""
         check_limit(limit)
-        rows = self._fetch(_Q[listing_query(state)], {"limit": limit})
+        params = {"limit": limit, **check_filter(name, queue)}
+        rows = self._fetch(_Q[listing_query(state)], params)
         return jobs_from_rows(rows, state, from_postgres_time)
+
+    def count_listed(
+        self, state: JobState, *, name: str | None = None, queue: str | None = None
+    ) -> int:
+        """How many rows `list_jobs` would list without a limit."""
+        listing_query(state)  # refuses an unknown state
+        rows = self._fetch(_Q[count_query(state)], check_filter(name, queue))
+        return int(rows[0]["count"])
+
+    def retry_failed_jobs(
+        self, *, limit: int, now: datetime, name: str | None = None, queue: str | None = None
+    ) -> list[Job]:
+        """Move up to `limit` failed jobs back to `jobs` as plain jobs, in one statement."""
+        check_limit(limit)
+        params = {"limit": limit, "now": now_or_system(now), **check_filter(name, queue)}
+        # A second run after a lost COMMIT moves the next batch: the jobs of the
+        # first are back in `jobs` all the same, only missing from this answer.
+        rows = self._fetch(_Q["retry_failed_batch"], params)
+        return [job_from_row(row, from_postgres_time) for row in rows]
+
+    def running_by_owner(self) -> dict[str, int]:
+        """How many jobs each process (jobs_workers.id) holds reserved."""
+        rows = self._fetch(_Q["running_by_owner"], {})
+        return {row["reserved_by"]: int(row["running"]) for row in rows}
 
     def get_job(self, job_id: str) -> Job | FinishedJob | None:
         """The job with this id, wherever it is."""

@@ -20,7 +20,7 @@ from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNe
 from bgjobs.db.postgres_connections import Conn, Row, dict_rows, pinned_rows
 from bgjobs.db.postgres_notify import CHANNEL, notify_payload
 from bgjobs.db.queries import load_queries
-from bgjobs.db.records import NewJob, clip_text, job_from_row
+from bgjobs.db.records import NewJob, clip_text, held_by_period, job_from_row, succeeded_as_job
 from bgjobs.db.times import from_postgres_time, require_aware
 from bgjobs.errors import DatabaseError
 from bgjobs.ids import new_job_id
@@ -170,6 +170,36 @@ async def insert_jobs_async(
                 "inserted; enqueue it again"
             )
         result.append(job_from_row(row, from_postgres_time))
+    return result
+
+
+def settle_unique_periods(conn: Conn, new_jobs: Sequence[NewJob], jobs: list[Job]) -> list[Job]:
+    """Replace each job just inserted whose key succeeded within its period by that success.
+
+    Runs after the INSERT, in its transaction, as a statement of its own: its
+    snapshot is taken after the INSERT, so a job holding the key that moved to
+    jobs_succeeded while we inserted (the INSERT waited for that move to
+    commit, or found the key free because it had) is seen here.
+    """
+    held = held_by_period(new_jobs, jobs)
+    if not held:
+        return jobs
+    params = {
+        "keys": [new_jobs[index].unique_key for index in held],
+        "since": [new_jobs[index].unique_since for index in held],
+    }
+    found = {
+        row["unique_key"]: row for row in dict_rows(conn, _Q["recently_succeeded_by_key"], params)
+    }
+    dropped = [new_jobs[index].id for index in held if new_jobs[index].unique_key in found]
+    if not dropped:
+        return jobs
+    conn.execute(_Q["delete_unclaimed_jobs"], {"ids": dropped})
+    result = list(jobs)
+    for index in held:
+        row = found.get(new_jobs[index].unique_key)
+        if row is not None:
+            result[index] = succeeded_as_job(row, from_postgres_time)
     return result
 
 

@@ -11,7 +11,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
 
-from bgjobs.db.adapter import Counts, Failed, FinishedJob, JobState, Lease, Outcome, WorkerRow
+from bgjobs.db.adapter import (
+    Counts,
+    Failed,
+    FinishedJob,
+    JobState,
+    Lease,
+    Outcome,
+    QueueRow,
+    WorkerRow,
+)
 from bgjobs.db.times import require_aware
 from bgjobs.errors import PayloadError
 from bgjobs.ids import new_job_id
@@ -62,6 +71,8 @@ class NewJob(NamedTuple):
     priority: int
     unique_key: str | None
     timeout_seconds: float | None
+    #: With a unique key held for a period: a success of the key since then blocks this job.
+    unique_since: datetime | None = None
 
     def to_job(self) -> Job:
         """The Job this row becomes once inserted."""
@@ -150,7 +161,21 @@ def _prepare(request: JobRequest, now: datetime, index: int) -> NewJob:
         priority,
         key,
         None if request.timeout is None else request.timeout.total_seconds(),
+        _unique_since(request, now, index),
     )
+
+
+def _unique_since(request: JobRequest, now: datetime, index: int) -> datetime | None:
+    period = request.unique_for
+    if period is None:
+        return None
+    if request.unique_key is None:
+        raise ValueError(f"request {index}: unique_for needs a unique key")
+    if not isinstance(period, timedelta) or period <= timedelta(0):
+        raise ValueError(
+            f"request {index}: unique_for must be a positive timedelta (got {period!r})"
+        )
+    return now - period
 
 
 def _check_text(value: object, index: int, what: str, max_bytes: int) -> None:
@@ -368,3 +393,39 @@ def counts_from_rows(
         failed=sum(c["failed"] for c in by_name.values()),
         by_name=dict(sorted(by_name.items())),
     )
+
+
+def succeeded_as_job(row: Mapping[str, Any], read_time: TimeReader) -> Job:
+    """The Job an enqueue returns when a recent success of its unique key blocked it."""
+    return Job(
+        id=row["id"],
+        name=row["name"],
+        payload=read_payload(row["payload"]),
+        attempts=row["attempts"],
+        created_at=read_time(row["created_at"]),
+        available_at=read_time(row["available_at"]),
+        queue=row["queue"],
+        priority=row["priority"],
+        unique_key=row["unique_key"],
+        stop_requested=NOT_RUNNING,
+    )
+
+
+def queue_from_row(row: Mapping[str, Any], read_time: TimeReader) -> QueueRow:
+    """A QueueRow from a row of the list_queues query."""
+    paused_at = row["paused_at"]
+    return QueueRow(
+        name=row["name"],
+        paused_at=None if paused_at is None else read_time(paused_at),
+        updated_at=read_time(row["updated_at"]),
+    )
+
+
+def held_by_period(new_jobs: Sequence[NewJob], result: Sequence[Job]) -> list[int]:
+    """Positions of jobs inserted just now whose key is held for a period: each must be
+    checked against recent successes of its key."""
+    return [
+        index
+        for index, (new, job) in enumerate(zip(new_jobs, result, strict=True))
+        if new.unique_since is not None and job.id == new.id
+    ]

@@ -19,11 +19,12 @@ holds the SQLite side of each Adapter method.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
 
 from bgjobs.db.adapter import (
     CancelResult,
@@ -34,6 +35,8 @@ from bgjobs.db.adapter import (
     Lease,
     NotifyCallback,
     Outcome,
+    QueueLimits,
+    QueueRow,
     Released,
     RetryLater,
     ScheduledNext,
@@ -46,9 +49,13 @@ from bgjobs.db.base import (
     BaseAdapter,
     check_batch_size,
     check_claim,
+    check_filter,
     check_limit,
+    check_limits,
+    check_queue_name,
     check_scheduled_claim,
     check_text,
+    count_query,
     listing_query,
     names_json,
     now_or_system,
@@ -66,11 +73,14 @@ from bgjobs.db.records import (
     counts_from_rows,
     find_job,
     handles_params,
+    held_by_period,
     in_claim_order,
     job_from_row,
     jobs_from_rows,
     prepare_jobs,
+    queue_from_row,
     scheduled_job_from_row,
+    succeeded_as_job,
     worker_from_row,
 )
 from bgjobs.db.schedule_records import (
@@ -178,6 +188,73 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         self._busy_queues[queue] = bool(jobs)
         return self._fail_unreadable(jobs, now)
 
+    def reserve_limited_jobs(
+        self,
+        names: Collection[str],
+        *,
+        queue: str,
+        limit: int,
+        owner: str,
+        now: datetime,
+        limits: QueueLimits,
+    ) -> list[Job]:
+        """Claim as `reserve_jobs` does, no more than the queue's limits allow.
+
+        BEGIN IMMEDIATE serialises every writer of the file, so the counts
+        taken inside the claim's transaction are exact: no other process can
+        claim between counting and claiming.
+        """
+        check_claim(queue, limit, owner)
+        check_limits(limits)
+        stamp = to_sqlite_time(now)
+        params: dict[str, Any] = {
+            "names": names_json(names),
+            "queue": queue,
+            "limit": limit,
+            "owner": owner,
+            "now": stamp,
+        }
+        # As in reserve_jobs: an idle queue is answered from a reader, without
+        # the write lock; a busy one claims at once.
+        busy = self._busy_queues.get(queue, False)
+        if not busy and self._read(lambda conn: _scalar(conn, _Q["count_claimable"], params)) == 0:
+            return []  # nothing due, or paused
+
+        def claim(conn: sqlite3.Connection) -> list[Job]:
+            allowed = limit
+            moment, total = now, 0
+            if limits.concurrency is not None:
+                running = _scalar(conn, _Q["count_limited_running"], params)
+                allowed = min(allowed, limits.concurrency - running)
+            if limits.rate is not None and limits.per is not None:
+                moment, total, started = _rate_window(conn, queue, now, limits.per)
+                allowed = min(allowed, limits.rate - started)
+            if allowed <= 0:
+                return []
+            at = {**params, "now": to_sqlite_time(moment)}
+            due = _scalar(conn, _Q["count_claimable"], {**at, "limit": allowed})
+            if due == 0:
+                return []
+            rows = _rows(conn, _Q["claim_jobs"], {**at, "limit": due})
+            if queue not in self._registered_queues:
+                conn.execute(_Q["register_queues"], {"names": json.dumps([queue]), "now": stamp})
+            if limits.rate is not None:
+                ids = json.dumps([row["id"] for row in rows])
+                log = {"queue": queue, "now": at["now"], "total": total, "ids": ids}
+                conn.execute(_Q["log_limited_starts"], log)
+            return [job_from_row(row, from_sqlite_time, claimed=True) for row in rows]
+
+        jobs = in_claim_order(self._write(claim))
+        self._busy_queues[queue] = bool(jobs)
+        if jobs:
+            self._registered_queues.add(queue)
+        return jobs
+
+    @functools.cached_property
+    def _registered_queues(self) -> set[str]:
+        """Queues whose jobs_queues row this adapter has made (the limited claim makes it)."""
+        return set()
+
     def reserve_scheduled_job(self, key: str, *, owner: str, now: datetime) -> Job | None:
         """Claim the row of scheduled job `key` if it is due and unreserved."""
         check_scheduled_claim(key, owner)
@@ -198,6 +275,34 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         params = {"names": names_json(names), "queue": queue}
         value = self._read(lambda conn: _scalar(conn, _Q["next_available_at"], params))
         return None if value is None else from_sqlite_time(value)
+
+    # -- queues -----------------------------------------------------------------
+
+    def pause_queue(self, name: str, *, now: datetime | None = None) -> None:
+        """Stop every process claiming for queue `name`; running jobs finish. Persistent."""
+        params = {"name": check_queue_name(name), "now": to_sqlite_time(now_or_system(now))}
+        self._write(lambda conn: conn.execute(_Q["pause_queue"], params))
+
+    def resume_queue(self, name: str, *, now: datetime | None = None) -> bool:
+        """Let queue `name` be claimed again; False if it was not paused."""
+        params = {"name": check_queue_name(name), "now": to_sqlite_time(now_or_system(now))}
+        return self._write(lambda conn: conn.execute(_Q["resume_queue"], params).rowcount) > 0
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return [row.name for row in self.list_queues() if row.paused]
+
+    def list_queues(self) -> list[QueueRow]:
+        """Every row of jobs_queues, by name."""
+        rows = self._read(lambda conn: _rows(conn, _Q["list_queues"], {}))
+        return [queue_from_row(row, from_sqlite_time) for row in rows]
+
+    def register_queues(self, names: Collection[str], *, now: datetime) -> None:
+        """Add a jobs_queues row (unpaused) for each name that has none."""
+        checked = sorted({check_queue_name(name) for name in names})
+        if checked:
+            params = {"names": json.dumps(checked), "now": to_sqlite_time(now)}
+            self._write(lambda conn: conn.execute(_Q["register_queues"], params))
 
     # -- processes and rescue ---------------------------------------------------
 
@@ -443,12 +548,55 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         params = {"older_than": to_sqlite_time(older_than), "batch_size": batch_size}
         return self._write(lambda conn: conn.execute(query, params).rowcount)
 
-    def list_jobs(self, state: JobState, *, limit: int = 100) -> list[Job] | list[FinishedJob]:
+    def list_jobs(
+        self,
+        state: JobState,
+        *,
+        limit: int = 100,
+        name: str | None = None,
+        queue: str | None = None,
+    ) -> list[Job] | list[FinishedJob]:
         """Rows of one table: claim order for `jobs`, newest first for finished ones."""
         check_limit(limit)
         query = _Q[listing_query(state)]
-        rows = self._read(lambda conn: _rows(conn, query, {"limit": limit}))
+        params = {"limit": limit, **check_filter(name, queue)}
+        rows = self._read(lambda conn: _rows(conn, query, params))
         return jobs_from_rows(rows, state, from_sqlite_time)
+
+    def count_listed(
+        self, state: JobState, *, name: str | None = None, queue: str | None = None
+    ) -> int:
+        """How many rows `list_jobs` would list without a limit."""
+        listing_query(state)  # refuses an unknown state
+        query = _Q[count_query(state)]
+        params = check_filter(name, queue)
+        return int(self._read(lambda conn: _scalar(conn, query, params)))
+
+    def retry_failed_jobs(
+        self, *, limit: int, now: datetime, name: str | None = None, queue: str | None = None
+    ) -> list[Job]:
+        """Move up to `limit` failed jobs back to `jobs` as plain jobs, in one transaction."""
+        check_limit(limit)
+        stamp = to_sqlite_time(now_or_system(now))
+        params = {"limit": limit, **check_filter(name, queue)}
+
+        def move(conn: sqlite3.Connection) -> list[Job]:
+            moved: list[Job] = []
+            for row in _rows(conn, _Q["take_failed_batch"], params):
+                conn.execute(_Q["insert_retried_job"], _retried_params(row, stamp))
+                moved.append(
+                    job_from_row(
+                        _rows(conn, _Q["get_waiting"], {"id": row["id"]})[0], from_sqlite_time
+                    )
+                )
+            return moved
+
+        return self._write(move)
+
+    def running_by_owner(self) -> dict[str, int]:
+        """How many jobs each process (jobs_workers.id) holds reserved."""
+        rows = self._read(lambda conn: _rows(conn, _Q["running_by_owner"], {}))
+        return {row["reserved_by"]: int(row["running"]) for row in rows}
 
     def get_job(self, job_id: str) -> Job | FinishedJob | None:
         """The job with this id, wherever it is."""
@@ -488,18 +636,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             rows = _rows(conn, _Q["take_failed_job"], {"id": job_id})
             if not rows:
                 raise JobNotFound(f"no failed job with id {job_id}")
-            row = rows[0]
-            params = {
-                "id": row["id"],
-                "name": row["name"],
-                "payload": row["payload"],
-                "created_at": row["created_at"],
-                "now": stamp,
-                "queue": row["queue"],
-                "priority": row["priority"],
-                "last_error": row["exception"],
-            }
-            conn.execute(_Q["insert_retried_job"], params)
+            conn.execute(_Q["insert_retried_job"], _retried_params(rows[0], stamp))
             return job_from_row(_rows(conn, _Q["get_waiting"], {"id": job_id})[0], from_sqlite_time)
 
         return self._write(move)
@@ -573,7 +710,66 @@ def _scalar(conn: sqlite3.Connection, sql: str, params: Mapping[str, Any]) -> An
     return rows[0][0] if rows else None
 
 
+def _rate_window(
+    conn: sqlite3.Connection, queue: str, now: datetime, per: timedelta
+) -> tuple[datetime, int, int]:
+    """(claim time, starts recorded so far, starts inside the window ending then).
+
+    Starts are recorded in time order: a claim whose clock reads earlier than
+    the last start recorded claims at that start's time. So the starts before
+    the window are a prefix of the numbering, found with one index probe. Also
+    forgets starts older than two windows.
+    """
+    window = {"queue": queue, "window_start": to_sqlite_time(now - per)}
+    rows = _rows(conn, _Q["rate_window"], window)
+    if not rows:
+        return now, 0, 0
+    row = rows[0]
+    moment, total = now, int(row["total"])
+    last = from_sqlite_time(row["last_at"])
+    if last > now:  # our clock reads earlier than the last start: claim at that start
+        moment = last
+        window["window_start"] = to_sqlite_time(moment - per)
+        row = _rows(conn, _Q["rate_window"], window)[0]
+    before = row["before"]
+    if before is None:  # every start kept is inside the window
+        before = int(row["first"]) - 1
+    if row["first_at"] <= to_sqlite_time(moment - 2 * per):
+        forget = {"queue": queue, "margin_start": to_sqlite_time(moment - 2 * per)}
+        conn.execute(_Q["forget_old_starts"], forget)
+    return moment, total, total - int(before)
+
+
+def _retried_params(row: Row, now: str) -> dict[str, Any]:
+    """The new `jobs` row of a failed job enqueued again as a plain job."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "payload": row["payload"],
+        "created_at": row["created_at"],
+        "now": now,
+        "queue": row["queue"],
+        "priority": row["priority"],
+        "last_error": row["exception"],
+    }
+
+
 def _insert_jobs(conn: sqlite3.Connection, new_jobs: Sequence[NewJob]) -> list[Job]:
+    """Insert the jobs; one whose key succeeded within its period is replaced by that job."""
+    result = _insert_rows(conn, new_jobs)
+    for index in held_by_period(new_jobs, result):
+        new = new_jobs[index]
+        # After our insert, inside the same write transaction: no success of the
+        # key can commit between this look and our commit.
+        params = {"key": new.unique_key, "since": to_sqlite_time(cast(datetime, new.unique_since))}
+        rows = _rows(conn, _Q["recently_succeeded_by_key"], params)
+        if rows:
+            conn.execute(_Q["delete_waiting"], {"id": new.id})
+            result[index] = succeeded_as_job(rows[0], from_sqlite_time)
+    return result
+
+
+def _insert_rows(conn: sqlite3.Connection, new_jobs: Sequence[NewJob]) -> list[Job]:
     """Insert rows (skipping unique-key duplicates) and return the Jobs in input order."""
     texts: dict[datetime, str] = {}  # most jobs share one or two times: format each once
 

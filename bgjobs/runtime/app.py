@@ -290,6 +290,11 @@ class BgJobs:
                 context.emit(Migrated(version=report.version, applied=report.applied))
             self._use_database_clock()
             self._monitor.register()
+            if self._queues:
+                # A row per configured queue, so `bgjobs queues list` shows it.
+                context.adapter.register_queues(
+                    [runner.name for runner in self._queues], now=context.clock.now()
+                )
             for scheduled in self._scheduled:
                 # Every scheduled job has its row once build() returns, with this
                 # deploy's schedule: the last process to start wins.
@@ -428,6 +433,29 @@ class BgJobs:
             with contextlib.suppress(BgJobsError):
                 self._canceller.tick()
         return result
+
+    # -- queues --------------------------------------------------------------
+    def pause_queue(self, name: str) -> None:
+        """Stop every process claiming jobs for queue `name` (running jobs finish).
+
+        Stored in the database: it holds for every process, now and after
+        restarts, until `resume_queue`. Enqueueing into a paused queue works.
+        """
+        self._check_usable()
+        self._context.adapter.pause_queue(name, now=self._context.clock.now())
+
+    def resume_queue(self, name: str) -> bool:
+        """Let every process claim jobs for queue `name` again; False if it was not paused."""
+        self._check_usable()
+        resumed = self._context.adapter.resume_queue(name, now=self._context.clock.now())
+        for runner in self._queues:
+            if runner.name == name:
+                runner.wake()
+        return resumed
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues (of any process), sorted."""
+        return self._context.adapter.paused_queues()
 
     def _check_known(self, request: JobRequest) -> None:
         if not isinstance(request, JobRequest):

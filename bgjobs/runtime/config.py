@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from bgjobs.db.adapter import QueueLimits
 from bgjobs.errors import ConfigurationError
 from bgjobs.events import Listener
 from bgjobs.jobs import Worker, encode_payload
@@ -21,6 +22,7 @@ from bgjobs.schedule.policy import SchedulePolicy
 DEFAULT_MAX_RETRIES = 3
 DEFAULT_MAX_CONCURRENT_JOBS = 10
 DEFAULT_POLL_INTERVAL = timedelta(seconds=1)
+NO_LIMITS = QueueLimits()
 
 
 #: How long a handler still running after its timeout gets before it is abandoned.
@@ -120,6 +122,7 @@ class Queue:
     poll_interval: timedelta = DEFAULT_POLL_INTERVAL
     retry_backoff: Backoff = default_backoff
     listeners: tuple[Listener, ...] = ()
+    limits: QueueLimits = NO_LIMITS
     job_timeout: timedelta | None = None
     timeout_grace: timedelta = DEFAULT_TIMEOUT_GRACE
     prefetch: int | None = None  # None: claim ahead only while jobs are quick (QueueRunner)
@@ -137,6 +140,17 @@ class Queue:
         if self.job_timeout is not None:
             _positive_timedelta(self.job_timeout, f"job timeout of {where}")
         _non_negative_timedelta(self.timeout_grace, f"timeout grace of {where}")
+        _limits(self.limits, where)
+
+    def with_global_concurrency(self, n: int) -> Queue:
+        """At most `n` jobs this queue could claim (its job names, routed to its name or to
+        no queue) run at once, across every process and host (enforced in the claim)."""
+        return replace(self, limits=replace(self.limits, concurrency=n))
+
+    def with_rate_limit(self, n: int, per: timedelta = timedelta(seconds=1)) -> Queue:
+        """At most `n` jobs of this queue name start in any window of length `per`
+        (a sliding window over claim times), across every process and host."""
+        return replace(self, limits=replace(self.limits, rate=n, per=per))
 
     def with_worker(self, worker: Worker) -> Queue:
         if not isinstance(worker, Worker):
@@ -269,3 +283,13 @@ class ScheduledJob:
         if not callable(listener):
             raise ConfigurationError(f"an event listener must be callable (got {listener!r})")
         return replace(self, listeners=(*self.listeners, listener))
+
+
+def _limits(limits: QueueLimits, where: str) -> None:
+    if not isinstance(limits, QueueLimits):
+        raise ConfigurationError(f"limits of {where}: expected QueueLimits, got {limits!r}")
+    for what, value in (("global concurrency", limits.concurrency), ("rate limit", limits.rate)):
+        if value is not None:
+            _whole_number(value, f"{what} of {where}", minimum=1)
+    if limits.rate is not None:
+        _positive_timedelta(limits.per, f"rate limit period of {where}")  # type: ignore[arg-type]

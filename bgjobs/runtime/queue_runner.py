@@ -147,16 +147,7 @@ class QueueRunner:
         if free <= 0 or not self._names:
             return 0
         context = self._context
-        jobs = context.with_db_retry(
-            "reserve_jobs",
-            lambda: context.adapter.reserve_jobs(
-                self._names,
-                queue=self.name,
-                limit=free,
-                owner=context.owner,
-                now=context.clock.now(),
-            ),
-        )
+        jobs = context.with_db_retry("reserve_jobs", lambda: self._claim(free))
         if context.stopping.is_set():
             self._release(jobs)  # stop() began while we claimed: give them back at once
             return 0
@@ -191,6 +182,23 @@ class QueueRunner:
             # the event loop at once, and each outcome is handed over from there.
             self._executor.start_async(on_loop, self._handler_of, self._policy, self._on_async_done)
         return len(jobs)
+
+    def _claim(self, limit: int) -> list[Job]:
+        """One claim: the plain one, or the limited one when the queue has global limits."""
+        context = self._context
+        limits = self.queue.limits
+        if limits.any:
+            return context.adapter.reserve_limited_jobs(
+                self._names,
+                queue=self.name,
+                limit=limit,
+                owner=context.owner,
+                now=context.clock.now(),
+                limits=limits,
+            )
+        return context.adapter.reserve_jobs(
+            self._names, queue=self.name, limit=limit, owner=context.owner, now=context.clock.now()
+        )
 
     def _handler_of(self, job: Job) -> Handler:
         return self._handlers[job.name]
@@ -306,6 +314,10 @@ class QueueRunner:
     def _capacity(self) -> int:
         """Jobs this queue may hold at once: one per worker, plus those claimed ahead."""
         workers, prefetch = self.queue.max_concurrent_jobs, self.queue.prefetch
+        if self.queue.limits.any:
+            # A job claimed ahead would hold a global slot (or a start in the
+            # rate window) while it waits here and another process idles.
+            return workers
         if prefetch is None:
             quick = self._mean_duration < QUICK_JOB_SECONDS
             prefetch = AUTO_PREFETCH_FACTOR * workers if quick else 0
@@ -316,6 +328,8 @@ class QueueRunner:
             return self._capacity() - self._in_use
 
     def _idle_timeout(self, found_nothing: bool) -> float:
+        if self.queue.limits.any:
+            return self._limited_timeout()
         context = self._context
         timeout = self.queue.poll_interval.total_seconds()
         now_mono = context.clock.monotonic()
@@ -341,6 +355,27 @@ class QueueRunner:
             until = (next_due - context.clock.now()).total_seconds()
             timeout = min(timeout, max(until, 0.0))
         return max(timeout, 0.0)
+
+    def _limited_timeout(self) -> float:
+        """How long a limited queue waits after a claim that took less than it asked for.
+
+        Due jobs may be held back by the limits, so "when is the next job due?"
+        cannot tell when to look again (it would say "now" and the loop would
+        spin). A job of ours finishing or an enqueue wakes the queue at once;
+        otherwise it looks again after the poll interval, or sooner with a rate
+        limit: after the average gap between starts the limit allows.
+        """
+        timeout = self.queue.poll_interval.total_seconds()
+        limits = self.queue.limits
+        if limits.rate is not None and limits.per is not None:
+            timeout = min(timeout, limits.per.total_seconds() / limits.rate)
+        with self._lock:
+            next_due = self._next_due
+        if next_due is not None:
+            until = (next_due - self._context.clock.now()).total_seconds()
+            if until > 0:
+                timeout = min(timeout, until)
+        return timeout
 
     def _wait(self, timeout: float) -> None:
         if timeout > 0:
@@ -404,14 +439,7 @@ class QueueRunner:
 
     def drain_once(self) -> int:
         """Claim every due job of this queue and run it on the calling thread (drain())."""
-        context = self._context
-        jobs = context.adapter.reserve_jobs(
-            self._names,
-            queue=self.name,
-            limit=DRAIN_BATCH,
-            owner=context.owner,
-            now=context.clock.now(),
-        )
+        jobs = self._claim(DRAIN_BATCH)
         for job in jobs:
             self._emit(
                 JobReserved(job_id=job.id, name=job.name, attempts=job.attempts, queue=self.name)

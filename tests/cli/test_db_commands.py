@@ -167,7 +167,8 @@ def test_jobs_list_as_text(database_url: str, db: BaseAdapter) -> None:
     assert rows[seeded.waiting.id][-2:] == ["reports", "5"]
     assert rows[seeded.running.id][4] == OWNER
 
-    failed = ok("jobs", "failed", "--db", database_url).splitlines()
+    # A terminal wide enough for the exception beside the row (narrower ones show it below).
+    failed = ok("jobs", "failed", "--db", database_url, env={"COLUMNS": "200"}).splitlines()
     assert failed[0].split() == ["id", "name", "attempts", "finished_at", "exception"]
     assert len(failed) == 2
     assert failed[1].startswith(seeded.failed.id)

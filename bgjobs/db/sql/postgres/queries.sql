@@ -64,6 +64,16 @@ COPY jobs (id, name, payload, created_at, available_at, queue, priority, timeout
 -- name: jobs_by_id_or_unique_key
 SELECT * FROM jobs WHERE id = ANY(%(ids)s::text[]) OR unique_key = ANY(%(keys)s::text[])
 
+-- name: recently_succeeded_by_key
+-- The latest success of each unique key within its own period (unique-for-a-period).
+SELECT DISTINCT ON (s.unique_key) s.*
+FROM unnest(%(keys)s::text[], %(since)s::timestamptz[]) AS k(unique_key, since)
+JOIN jobs_succeeded s ON s.unique_key = k.unique_key AND s.succeeded_at >= k.since
+ORDER BY s.unique_key, s.succeeded_at DESC
+
+-- name: delete_unclaimed_jobs
+DELETE FROM jobs WHERE id = ANY(%(ids)s::text[]) AND reserved_by IS NULL
+
 -- name: finished_ids
 SELECT id FROM jobs_succeeded WHERE id = ANY(%(ids)s::text[])
 UNION ALL
@@ -78,6 +88,7 @@ WITH picked AS (
     WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= %(now)s
       AND name = ANY(%(names)s::text[])
       AND (queue IS NULL OR queue = %(queue)s)
+      AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = %(queue)s AND paused_at IS NOT NULL)
     ORDER BY priority DESC, available_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -85,6 +96,12 @@ WITH picked AS (
 UPDATE jobs j SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = j.attempts + 1
 FROM picked WHERE j.id = picked.id
 RETURNING j.*
+
+-- name: claim_limited_jobs
+-- The claim of a queue with a global concurrency or rate limit: see the
+-- function in migration 0006 for why it is a function.
+SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owner)s, %(now)s,
+                                 %(concurrency)s, %(rate)s, %(per)s::interval, %(look_first)s)
 
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
@@ -110,12 +127,13 @@ WITH lease AS (
     DELETE FROM jobs j USING lease l
     WHERE j.id = l.id AND j.reserved_by = l.owner AND j.attempts = l.attempts
     RETURNING j.id, j.name, j.payload, j.attempts, j.queue, j.priority, j.created_at,
-              j.available_at, l.result
+              j.available_at, l.result, j.unique_key
 ), inserted AS (
     INSERT INTO jobs_succeeded
         (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at,
-         result)
-    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s, result
+         result, unique_key)
+    SELECT id, name, payload, attempts, queue, priority, created_at, available_at, %(now)s, result,
+           unique_key
     FROM moved
     RETURNING id
 )
@@ -215,6 +233,7 @@ SELECT available_at FROM jobs
 WHERE reserved_by IS NULL AND scheduled_job IS NULL
   AND name = ANY(%(names)s::text[])
   AND (queue IS NULL OR queue = %(queue)s)
+  AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = %(queue)s AND paused_at IS NOT NULL)
 ORDER BY available_at
 LIMIT 1
 
@@ -274,13 +293,46 @@ DELETE FROM jobs_failed WHERE id IN (
 )
 
 -- name: list_waiting
-SELECT * FROM jobs ORDER BY priority DESC, available_at, id LIMIT %(limit)s
+SELECT * FROM jobs
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY priority DESC, available_at, id LIMIT %(limit)s
 
 -- name: list_succeeded
-SELECT * FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC LIMIT %(limit)s
+SELECT * FROM jobs_succeeded
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY succeeded_at DESC, id DESC LIMIT %(limit)s
 
 -- name: list_failed
-SELECT * FROM jobs_failed ORDER BY failed_at DESC, id DESC LIMIT %(limit)s
+SELECT * FROM jobs_failed
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+ORDER BY failed_at DESC, id DESC LIMIT %(limit)s
+
+-- name: count_listed_waiting
+SELECT count(*) FROM jobs
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: count_listed_succeeded
+SELECT count(*) FROM jobs_succeeded
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: count_listed_failed
+SELECT count(*) FROM jobs_failed
+WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+
+-- name: retry_failed_batch
+-- Up to %(limit)s failed jobs (oldest failure first) back to `jobs` as plain jobs.
+WITH taken AS (
+    DELETE FROM jobs_failed WHERE id IN (
+        SELECT id FROM jobs_failed
+        WHERE (%(name)s::text IS NULL OR name = %(name)s)
+          AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+        ORDER BY failed_at, id LIMIT %(limit)s
+    )
+    RETURNING id, name, payload, created_at, queue, priority, exception
+)
+INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, priority, last_error)
+SELECT id, name, payload, 0, created_at, %(now)s, queue, priority, exception FROM taken
+RETURNING *
 
 -- name: get_waiting
 SELECT * FROM jobs WHERE id = %(id)s
@@ -344,6 +396,31 @@ SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
 
 -- name: count_failed_by_name
 SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: pause_queue
+INSERT INTO jobs_queues (name, paused_at, updated_at) VALUES (%(name)s, %(now)s, %(now)s)
+ON CONFLICT (name) DO UPDATE
+SET paused_at = coalesce(jobs_queues.paused_at, excluded.paused_at), updated_at = excluded.updated_at
+
+-- name: resume_queue
+-- The NOTIFY ("look at everything") lets idle processes claim at once.
+WITH resumed AS (
+    UPDATE jobs_queues SET paused_at = NULL, updated_at = %(now)s
+    WHERE name = %(name)s AND paused_at IS NOT NULL
+    RETURNING name
+)
+SELECT pg_notify(%(channel)s, '') FROM resumed
+
+-- name: register_queues
+INSERT INTO jobs_queues (name, updated_at)
+SELECT name, %(now)s FROM unnest(%(names)s::text[]) AS n(name)
+ON CONFLICT (name) DO NOTHING
+
+-- name: list_queues
+SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
+
+-- name: running_by_owner
+SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by
 
 -- name: count_waiting_groups
 -- Plain jobs waiting, by name and target queue (for the unhandled-name check).

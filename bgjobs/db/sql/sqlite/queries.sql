@@ -9,16 +9,24 @@ INSERT INTO jobs (id, name, payload, attempts, created_at, available_at, queue, 
 VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 
+-- name: recently_succeeded_by_key
+-- The latest success of a unique key since :since (unique-for-a-period).
+SELECT * FROM jobs_succeeded
+WHERE unique_key = :key AND succeeded_at >= :since
+ORDER BY succeeded_at DESC LIMIT 1
+
 -- name: jobs_by_unique_key
 SELECT * FROM jobs WHERE unique_key IN (SELECT value FROM json_each(:keys))
 
 -- name: count_claimable
 -- How many jobs a claim could take now, up to :limit. Walks only due rows.
+-- None while the queue is paused: the claim takes what this counts.
 SELECT count(*) FROM (
     SELECT 1 FROM jobs INDEXED BY jobs_due
     WHERE reserved_by IS NULL AND scheduled_job IS NULL AND available_at <= :now
       AND name IN (SELECT value FROM json_each(:names))
       AND (queue IS NULL OR queue = :queue)
+      AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = :queue AND paused_at IS NOT NULL)
     LIMIT :limit
 )
 
@@ -34,6 +42,37 @@ WHERE id IN (
 )
 RETURNING *
 
+-- name: forget_old_starts
+-- Starts more than two windows old (one window of margin for claims whose
+-- clocks read a little earlier).
+DELETE FROM jobs_queue_starts WHERE queue = :queue AND reserved_at <= :margin_start
+
+-- name: count_limited_running
+-- Reserved jobs this queue could have claimed: its job names, routed to it or to no queue.
+SELECT count(*) FROM jobs INDEXED BY jobs_reserved_by
+WHERE reserved_by IS NOT NULL
+  AND name IN (SELECT value FROM json_each(:names))
+  AND (queue IS NULL OR queue = :queue)
+
+-- name: rate_window
+-- For a rate-limited queue (rows are in time order, numbered by `total`; see
+-- migration 0006 of PostgreSQL): the newest start, the newest one before the
+-- window, and the oldest one kept. Three probes of the primary key.
+SELECT l.reserved_at AS last_at, l.total AS total,
+       (SELECT b.total FROM jobs_queue_starts b
+        WHERE b.queue = :queue AND b.reserved_at <= :window_start
+        ORDER BY b.reserved_at DESC, b.total DESC LIMIT 1) AS before,
+       (SELECT f.reserved_at FROM jobs_queue_starts f
+        WHERE f.queue = :queue ORDER BY f.reserved_at, f.total LIMIT 1) AS first_at,
+       (SELECT f.total FROM jobs_queue_starts f
+        WHERE f.queue = :queue ORDER BY f.reserved_at, f.total LIMIT 1) AS first
+FROM (SELECT reserved_at, total FROM jobs_queue_starts
+      WHERE queue = :queue ORDER BY reserved_at DESC, total DESC LIMIT 1) AS l
+
+-- name: log_limited_starts
+INSERT INTO jobs_queue_starts (queue, reserved_at, total)
+SELECT :queue, :now, :total + key + 1 FROM json_each(:ids)
+
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = :now, reserved_by = :owner, attempts = attempts + 1
 WHERE scheduled_job = :key AND reserved_by IS NULL AND available_at <= :now
@@ -43,8 +82,10 @@ RETURNING *
 
 -- name: copy_to_succeeded
 INSERT INTO jobs_succeeded
-    (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at, result)
-SELECT id, name, payload, attempts, queue, priority, created_at, available_at, :now, :result
+    (id, name, payload, attempts, queue, priority, created_at, available_at, succeeded_at, result,
+     unique_key)
+SELECT id, name, payload, attempts, queue, priority, created_at, available_at, :now, :result,
+       unique_key
 FROM jobs WHERE id = :id AND reserved_by = :owner AND attempts = :attempts
 
 -- name: copy_to_failed
@@ -103,6 +144,7 @@ SELECT available_at FROM jobs INDEXED BY jobs_due
 WHERE reserved_by IS NULL AND scheduled_job IS NULL
   AND name IN (SELECT value FROM json_each(:names))
   AND (queue IS NULL OR queue = :queue)
+  AND NOT EXISTS (SELECT 1 FROM jobs_queues WHERE name = :queue AND paused_at IS NOT NULL)
 ORDER BY available_at
 LIMIT 1
 
@@ -161,13 +203,39 @@ DELETE FROM jobs_failed WHERE id IN (
 )
 
 -- name: list_waiting
-SELECT * FROM jobs ORDER BY priority DESC, available_at, id LIMIT :limit
+SELECT * FROM jobs
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+ORDER BY priority DESC, available_at, id LIMIT :limit
 
 -- name: list_succeeded
-SELECT * FROM jobs_succeeded ORDER BY succeeded_at DESC, id DESC LIMIT :limit
+SELECT * FROM jobs_succeeded
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+ORDER BY succeeded_at DESC, id DESC LIMIT :limit
 
 -- name: list_failed
-SELECT * FROM jobs_failed ORDER BY failed_at DESC, id DESC LIMIT :limit
+SELECT * FROM jobs_failed
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+ORDER BY failed_at DESC, id DESC LIMIT :limit
+
+-- name: count_listed_waiting
+SELECT count(*) FROM jobs
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+
+-- name: count_listed_succeeded
+SELECT count(*) FROM jobs_succeeded
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+
+-- name: count_listed_failed
+SELECT count(*) FROM jobs_failed
+WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+
+-- name: take_failed_batch
+DELETE FROM jobs_failed WHERE id IN (
+    SELECT id FROM jobs_failed
+    WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
+    ORDER BY failed_at, id LIMIT :limit
+)
+RETURNING *
 
 -- name: get_waiting
 SELECT * FROM jobs WHERE id = :id
@@ -225,6 +293,29 @@ SELECT name, count(*) AS n FROM jobs_succeeded GROUP BY name
 
 -- name: count_failed_by_name
 SELECT name, count(*) AS n FROM jobs_failed GROUP BY name
+
+-- name: pause_queue
+INSERT INTO jobs_queues (name, paused_at, updated_at) VALUES (:name, :now, :now)
+ON CONFLICT (name) DO UPDATE
+SET paused_at = coalesce(jobs_queues.paused_at, excluded.paused_at), updated_at = excluded.updated_at
+
+-- name: resume_queue
+UPDATE jobs_queues SET paused_at = NULL, updated_at = :now
+WHERE name = :name AND paused_at IS NOT NULL
+
+-- name: queue_paused
+SELECT 1 FROM jobs_queues WHERE name = :queue AND paused_at IS NOT NULL
+
+-- name: register_queues
+INSERT INTO jobs_queues (name, updated_at)
+SELECT value, :now FROM json_each(:names) WHERE true
+ON CONFLICT (name) DO NOTHING
+
+-- name: list_queues
+SELECT name, paused_at, updated_at FROM jobs_queues ORDER BY name
+
+-- name: running_by_owner
+SELECT reserved_by, count(*) AS running FROM jobs WHERE reserved_by IS NOT NULL GROUP BY reserved_by
 
 -- name: count_waiting_groups
 -- Plain jobs waiting, by name and target queue (for the unhandled-name check).
