@@ -26,15 +26,25 @@ def register(subparsers: Any) -> None:
     actions = schedules.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     listing = actions.add_parser(
-        "list", help="each schedule: its text, in words, its last run and its next fire"
+        "list",
+        help="each schedule: its text, in words, its last run and its next fire",
+        description="List every schedule (from code and added at runtime): its key, job "
+        "name, canonical text, the text in English, its last run and outcome, its next fire.",
     )
     db_options(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(run=run_list)
-    history = actions.add_parser("history", help="past runs of one schedule, newest first")
+    history = actions.add_parser(
+        "history",
+        help="past runs of one schedule, newest first",
+        description="List the past runs of one schedule, newest first: slot, started, "
+        "finished, outcome (succeeded, failed, skipped), error and misfire decision.",
+    )
     history.add_argument("key", metavar="KEY", help="the schedule's key")
     db_options(history)
-    history.add_argument("--limit", type=_history_limit, default=20, help="default 20")
+    history.add_argument(
+        "--limit", type=_history_limit, default=20, help="how many runs at most (default 20)"
+    )
     history.add_argument("--json", action="store_true", help="print a JSON list")
     history.set_defaults(run=run_history)
     add = actions.add_parser(
@@ -47,18 +57,29 @@ def register(subparsers: Any) -> None:
     add.add_argument("schedule", metavar="SCHEDULE", help='schedule text, e.g. "every 5 minutes"')
     add.add_argument("job_name", metavar="JOB", help="the job name its runs have")
     add.add_argument("--payload", metavar="JSON", help="the JSON payload of every run")
-    add.add_argument("--misfire", choices=MISFIRE_KINDS, default="once", help="default once")
-    add.add_argument("--grace", metavar="SECONDS", type=_seconds, default=None, help="default 60")
+    add.add_argument(
+        "--misfire",
+        choices=MISFIRE_KINDS,
+        default="once",
+        help="what to do with slots missed while no worker ran (default once)",
+    )
+    add.add_argument(
+        "--grace",
+        metavar="SECONDS",
+        type=_seconds,
+        default=None,
+        help="how late a slot may run before it counts as missed (default 60)",
+    )
     db_options(add)
-    add.add_argument("--json", action="store_true")
+    add.add_argument("--json", action="store_true", help="print the stored schedule as JSON")
     add.set_defaults(run=run_add)
     for action, text in (
         ("remove", "remove a runtime schedule (a run already going finishes)"),
         ("pause", "stop running a runtime schedule until it is resumed"),
         ("resume", "resume a paused runtime schedule at its next slot"),
     ):
-        change = actions.add_parser(action, help=text)
-        change.add_argument("key", metavar="KEY")
+        change = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        change.add_argument("key", metavar="KEY", help="the schedule's key")
         db_options(change)
         change.set_defaults(run=run_change, action_name=action)
 
