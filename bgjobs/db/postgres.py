@@ -103,6 +103,7 @@ from bgjobs.db.schedule_records import (
     ScheduleRow,
     ScheduleRun,
     StoredSchedule,
+    add_schedule_params,
     schedule_row_from_row,
     schedule_run_from_row,
     stored_schedule_from_row,
@@ -552,24 +553,12 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         """Store a runtime schedule and insert its row (due at `first_fire`) in one
         transaction; False (nothing changed) if the key is in use."""
         check_text(schedule.key, "schedule key")
-        params = {
-            "key": schedule.key,
-            "name": schedule.job_name,
-            "schedule": schedule.schedule_text,
-            "payload": schedule.payload_text,
-            "misfire": schedule.misfire,
-            "grace_ms": round(schedule.grace.total_seconds() * 1000),
-            "now": require_aware(now, "now"),
-        }
-        row = {
-            "id": new_job_id(),
-            "key": schedule.key,
-            "name": schedule.job_name,
-            "payload": schedule.payload_text,
-            "schedule": schedule.schedule_text,
-            "available_at": require_aware(first_fire, "first_fire"),
-            "now": require_aware(now, "now"),
-        }
+        params, row = add_schedule_params(
+            schedule,
+            row_id=new_job_id(),
+            available_at=require_aware(first_fire, "first_fire"),
+            now=require_aware(now, "now"),
+        )
 
         inserted = {
             "ids": [row["id"]],

@@ -109,3 +109,29 @@ def stored_schedule_from_row(
         next_fire=None if at is None else read_time(at),
         running=row["reserved_by"] is not None,
     )
+
+
+def add_schedule_params(
+    schedule: StoredSchedule, *, row_id: str, available_at: Any, now: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters of `add_schedule` (the stored schedule) and of its first row in `jobs`,
+    with times already in the dialect's form (`available_at`, `now`)."""
+    params = {
+        "key": schedule.key,
+        "name": schedule.job_name,
+        "schedule": schedule.schedule_text,
+        "payload": schedule.payload_text,
+        "misfire": schedule.misfire,
+        "grace_ms": round(schedule.grace.total_seconds() * 1000),
+        "now": now,
+    }
+    row = {
+        "id": row_id,
+        "key": schedule.key,
+        "name": schedule.job_name,
+        "payload": schedule.payload_text,
+        "schedule": schedule.schedule_text,
+        "available_at": available_at,
+        "now": now,
+    }
+    return params, row
