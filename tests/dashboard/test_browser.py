@@ -236,3 +236,20 @@ def test_a_succeeded_job_shows_its_result(browser: Any, dashboard_url: str, adap
     assert adapter.finish_jobs([Succeeded(lease, result=result)], now=job.created_at) == [True]
     browser.get(dashboard_url + f"/jobs/{job.id}")
     assert '"answer": "<b>42</b>"' in text_of(browser, "pre.result")
+
+
+def test_pause_and_resume_clicks_change_the_queue(
+    browser: Any, dashboard_url: str, adapter: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    adapter.register_queues(["images", "web"], now=datetime.now(UTC))
+    browser.get(dashboard_url + "/queues")
+    assert text_of(browser, "tr[data-queue=images] td.state").startswith("active")
+    click(browser, "tr[data-queue=images] button[data-queue-action=pause]")
+    assert flash(browser) == "Paused queue images."
+    assert adapter.paused_queues() == ["images"]
+    assert text_of(browser, "tr[data-queue=images] td.state").startswith("paused")
+    click(browser, "tr[data-queue=images] button[data-queue-action=resume]")
+    assert flash(browser) == "Resumed queue images."
+    assert adapter.paused_queues() == []
