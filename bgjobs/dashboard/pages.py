@@ -107,7 +107,10 @@ def schedule(dash: Dashboard, request: Request) -> View:
     runs = dash.adapter.schedules.history(key, limit=HISTORY_SHOWN)
     if not rows and not runs:
         raise PageError(404, f"no schedule with key {key!r} and no history for it")
-    return View("schedule.html", {"key": key, "row": rows[0] if rows else None, "runs": runs})
+    row = rows[0] if rows else None
+    return View(
+        "schedule.html", {"key": key, "row": row, "runs": runs, "history_shown": HISTORY_SHOWN}
+    )
 
 
 def queues(dash: Dashboard, request: Request) -> View:

@@ -20,7 +20,7 @@ def seed_schedules(adapter: Any, *, now: datetime | None = None) -> list[str]:
     last: succeeded, failed, skipped, succeeded; "eu-report" was added at runtime and
     paused. Returns the history's outcomes, newest first."""
     now = now or datetime.now(UTC)
-    start = now - timedelta(hours=1)
+    start = now - timedelta(minutes=35)  # the four slots passed; the next is in 5 minutes
     text = "every 10 minutes"
     assert adapter.insert_scheduled_job(
         "nightly", schedule_text=text, available_at=start, now=start, name="report"
