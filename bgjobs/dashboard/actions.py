@@ -50,6 +50,27 @@ def cancel(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     return f"cancelled:{outcomes['cancelled']}:{outcomes['not_found']}:{outcomes['requested']}"
 
 
+def pause_queue(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
+    """Pause a queue in every process: no new claims; running jobs finish."""
+    name = _queue_name(fields)
+    dash.adapter.pause_queue(name, now=dash.clock.now())
+    return f"queue-paused:{name}"
+
+
+def resume_queue(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
+    """Let a paused queue claim again."""
+    name = _queue_name(fields)
+    dash.adapter.resume_queue(name, now=dash.clock.now())
+    return f"queue-resumed:{name}"
+
+
+def _queue_name(fields: Mapping[str, str]) -> str:
+    name = fields.get("queue", "")
+    if not name:
+        raise PageError(400, "no queue given")
+    return name
+
+
 def _checked(ids: list[str]) -> list[str]:
     if not ids:
         raise PageError(400, "no job selected")
@@ -63,4 +84,6 @@ ACTIONS: Final[dict[str, ActionHandler]] = {
     "retry": retry,
     "delete": delete,
     "cancel": cancel,
+    "pause-queue": pause_queue,
+    "resume-queue": resume_queue,
 }

@@ -56,6 +56,9 @@ def number(value: int) -> str:
 
 def done_message(code: str) -> str:
     """The message for `done=verb:count[:missing[:requested]]`, or '' for anything else."""
+    verb, _, queue = code.partition(":")
+    if verb in ("queue-paused", "queue-resumed") and queue:
+        return f"{'Paused' if verb == 'queue-paused' else 'Resumed'} queue {queue}."
     parts = code.split(":")
     if len(parts) not in (2, 3, 4) or parts[0] not in DONE_VERBS:
         return ""

@@ -29,7 +29,7 @@ def overview(dash: Dashboard, request: Request) -> View:
     return View(
         "overview.html",
         {
-            "queues": queue_summaries(dash.reader, now),
+            "queues": queue_summaries(dash.reader, now, _configured_queues(dash)),
             "chart": throughput_chart(throughput(dash.reader, now)),
         },
     )
@@ -87,7 +87,13 @@ def scheduled(dash: Dashboard, request: Request) -> View:
 
 
 def queues(dash: Dashboard, request: Request) -> View:
-    return View("queues.html", {"queues": queue_summaries(dash.reader, dash.clock.now())})
+    summaries = queue_summaries(dash.reader, dash.clock.now(), _configured_queues(dash))
+    return View("queues.html", {"queues": summaries})
+
+
+def _configured_queues(dash: Dashboard) -> dict[str, bool]:
+    """The queues processes registered (jobs_queues), and whether each is paused."""
+    return {row.name: row.paused for row in dash.adapter.list_queues()}
 
 
 def workers(dash: Dashboard, request: Request) -> View:

@@ -7,6 +7,7 @@ a refresh every few seconds never turns into a scan of the whole history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -43,6 +44,7 @@ class QueueSummary:
     scheduled: int
     succeeded_last_hour: BoundedCount
     failed_last_day: BoundedCount
+    paused: bool | None = None  # None: no process configured this queue (it cannot be paused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +70,16 @@ class ScheduledRow:
     last_error: str | None
 
 
-def queue_summaries(reader: Reader, now: datetime) -> list[QueueSummary]:
-    """Every queue value seen in any table, with live counts and bounded recent counts."""
+def queue_summaries(
+    reader: Reader, now: datetime, configured: Mapping[str, bool] | None = None
+) -> list[QueueSummary]:
+    """Every queue value seen in any table or in `configured` (queue name -> paused), with
+    live counts and bounded recent counts."""
+    configured = configured or {}
     live = {
         row["queue"]: row for row in reader.named("queue_counts", {"now": reader.bind_time(now)})
     }
-    names: set[str | None] = set(live)
+    names: set[str | None] = set(live) | set(configured)
     for query in ("succeeded_queues", "failed_queues"):
         names.update(row["queue"] for row in reader.named(query, {}))
     names.add(None)
@@ -88,6 +94,7 @@ def queue_summaries(reader: Reader, now: datetime) -> list[QueueSummary]:
             scheduled=int(row.get("scheduled") or 0),
             succeeded_last_hour=_count_since(reader, "succeeded", queue, now - timedelta(hours=1)),
             failed_last_day=_count_since(reader, "failed", queue, now - timedelta(days=1)),
+            paused=None if queue is None else configured.get(queue),
         )
         if queue is None and not _has_any(summary) and len(names) > 1:
             continue  # nobody enqueues without a queue here: no row for it
