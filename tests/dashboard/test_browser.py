@@ -288,3 +288,17 @@ def test_pause_and_resume_clicks_change_the_queue(
     click(browser, "tr[data-queue=images] button[data-queue-action=resume]")
     flash(browser, "Resumed queue images.")
     assert adapter.paused_queues() == []
+
+
+def test_a_queue_no_worker_registered_can_be_paused(
+    browser: Any, dashboard_url: str, adapter: Any
+) -> None:
+    # Jobs were enqueued on "reports" but no worker for it ever started: an operator can
+    # still stop it before the first worker comes up.
+    adapter.enqueue(JobRequest("build_report", {"month": 3}).on_queue("reports"))
+    browser.get(dashboard_url + "/queues")
+    assert text_of(browser, "tr[data-queue=reports] td.state").startswith("active")
+    click(browser, "tr[data-queue=reports] button[data-queue-action=pause]")
+    flash(browser, "Paused queue reports.")
+    assert adapter.paused_queues() == ["reports"]
+    assert text_of(browser, "tr[data-queue=reports] td.state").startswith("paused")
