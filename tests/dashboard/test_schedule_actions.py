@@ -9,6 +9,7 @@ from bgjobs.dashboard import create_app
 from bgjobs.dashboard.security import CSRF_COOKIE
 from tests.dashboard.schedule_seed import ERROR, NOTE, seed_schedules
 from tests.dashboard.server import fetch, serve
+from tests.dashboard.test_queries import explain
 from tests.dashboard.test_security import csrf_from, post
 
 
@@ -90,3 +91,19 @@ def test_read_only_shows_no_schedule_buttons_and_refuses_their_post(adapter: Any
         )
         assert (status, body) == (403, "refused: this dashboard is read-only\n")
         assert paused(adapter) == {"eu-report": True, "nightly": False}
+
+
+def test_the_scheduled_rows_statement_reads_jobs_through_an_index(adapter: Any) -> None:
+    from bgjobs.dashboard.reader import reader_for
+    from bgjobs.db.queries import load_query_file
+
+    reader = reader_for(adapter)
+    sql = load_query_file(reader.dialect, "dashboard.sql")["scheduled_rows"]
+    plan = explain(adapter, reader, sql, {})
+    # jobs may hold millions of rows: only its scheduled rows are read, by the unique index.
+    # jobs_schedules and jobs_schedule_pauses hold one row per schedule, whatever is read.
+    if reader.dialect == "sqlite":
+        assert "SEARCH j USING INDEX jobs_scheduled_job_key" in plan, plan
+    else:
+        assert "Index Scan on jobs_scheduled_job_key" in plan, plan
+        assert "Seq Scan on jobs j" not in plan, plan
