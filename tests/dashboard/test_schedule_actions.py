@@ -107,3 +107,23 @@ def test_the_scheduled_rows_statement_reads_jobs_through_an_index(adapter: Any) 
     else:
         assert "Index Scan on jobs_scheduled_job_key" in plan, plan
         assert "Seq Scan on jobs j" not in plan, plan
+
+
+def test_a_key_with_slashes_and_markup_links_to_its_own_page(adapter: Any) -> None:
+    import html
+    import re
+
+    key = "reports/eu ?#<i>x</i>"
+    adapter.schedules.add(key, "every 1 hour", "report")
+    with serve(create_app(adapter)) as url:
+        _, _, page = fetch(url + "/scheduled")
+        assert "<i>x</i>" not in page
+        [href] = re.findall(r'<a href="(/scheduled/[^"]+)">', page)
+        status, _, page = fetch(url + html.unescape(href))
+        assert status == 200 and "<i>x</i>" not in page
+        assert f"<title>Schedule {html.escape(key)}" in page
+        token = csrf_from(url + "/scheduled")
+        fields = {"key": key, "csrf_token": token, "next": html.unescape(href)}
+        status, headers, _ = post(url + "/actions/pause-schedule", fields, {CSRF_COOKIE: token})
+        assert status == 303 and headers["location"].startswith(html.unescape(href) + "?done=")
+        assert paused(adapter) == {key: True}
