@@ -27,9 +27,10 @@ def register(subparsers: Any) -> None:
     actions.required = True
     listing = actions.add_parser(
         "list",
-        help="each schedule: its text, in words, its last run and its next fire",
+        help="each schedule: its text, in words, its last run, next fire and if paused",
         description="List every schedule (from code and added at runtime): its key, job "
-        "name, canonical text, the text in English, its last run and outcome, its next fire.",
+        "name, canonical text, the text in English, its last run and outcome, its next fire, "
+        "and whether it is paused.",
     )
     db_options(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
@@ -153,9 +154,12 @@ def run_change(args: argparse.Namespace) -> int:
             "at every worker start: delete it from the code, or pause it",
             status=1,
         )
+    if args.action_name == "remove" and not done:
+        raise CliError(f"no schedule added at runtime with key {args.key!r}", status=1)
     if not done:
-        where = "added at runtime" if args.action_name == "remove" else "from code or runtime"
-        raise CliError(f"no schedule {where} with key {args.key!r}", status=1)
+        raise CliError(
+            f"no schedule with key {args.key!r} (from code or added at runtime)", status=1
+        )
     past = {"remove": "removed", "pause": "paused", "resume": "resumed"}[args.action_name]
     print(f"{past} schedule {args.key!r}")
     return 0

@@ -118,7 +118,8 @@ def test_add_pause_resume_remove_from_the_command_line(database_url: str) -> Non
         done = run_cli("schedules", action, "eu", *db)
         assert done.returncode == 0 and done.stdout == f"{past} schedule 'eu'\n", done.stderr
     missing = run_cli("schedules", "pause", "eu", *db)
-    assert "no schedule from code or runtime with key 'eu'" in assert_one_line_error(missing, 1)
+    message = assert_one_line_error(missing, 1)
+    assert "no schedule with key 'eu' (from code or added at runtime)" in message
     assert adapter.schedules.added() == []
     adapter.close()
 
