@@ -596,6 +596,7 @@ class BgJobs:
             runner.wait_idle(deadline)
         left = [job for runner in self._queues for job in runner.running_jobs]
         left += [s.running_job for s in self._scheduled if s.running_job is not None]
+        left += self._added.running_jobs()
         log_left_reserved(
             left, self._builder.heartbeat, timeout=timeout, stopped_at=context.clock.now()
         )
