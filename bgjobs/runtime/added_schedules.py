@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bgjobs.db.schedule_records import StoredSchedule
 from bgjobs.events import Listener
@@ -33,13 +34,14 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Handling:
-    """How this process runs a job name: its worker and the retry settings of the Queue
-    (or ScheduledJob) that declared it."""
+    """How this process runs a job name: its worker and the retry and timeout settings of
+    the Queue (or ScheduledJob) that declared it."""
 
     worker: Worker
     max_retries: int
     retry_backoff: Backoff
     listeners: tuple[Listener, ...]
+    job_timeout: timedelta | None = None
 
 
 class AddedSchedules:
@@ -156,6 +158,7 @@ class AddedSchedules:
             retry_backoff=handling.retry_backoff,
             poll_interval_seconds=POLL_SECONDS,
             listeners=handling.listeners,
+            job_timeout=handling.job_timeout,
         )
         runner = ScheduledRunner(resolved, self._context, self._completer, self._executor)
         with self._lock:
