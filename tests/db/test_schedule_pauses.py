@@ -128,5 +128,9 @@ def test_a_runtime_schedule_paused_before_version_7_stays_paused(database_url: s
     try:
         adapter.migrate()
         assert {s.key: s.paused for s in adapter.schedules.added()} == {"eu": True, "us": False}
+        # The previous version's claim still reads jobs_schedules.paused: during a rolling
+        # deploy its processes run against this schema, so the column stays.
+        previous_claim_check = "SELECT key FROM jobs_schedules WHERE paused ORDER BY key"
+        assert [row[0] for row in raw_rows(database_url, previous_claim_check)] == ["eu"]
     finally:
         adapter.close()

@@ -3,7 +3,7 @@
 -- `jobs`, which every run replaces), so a pause is a row of its own here, keyed by
 -- the schedule key: build() and each run's next row never touch it, so a pause
 -- lasts across restarts and deploys until resume. One table for both kinds keeps a
--- single place the claim checks; jobs_schedules.paused moves here.
+-- single place the claim checks; the pauses in jobs_schedules.paused move here.
 
 CREATE TABLE jobs_schedule_pauses (
     key       text        NOT NULL PRIMARY KEY,  -- the schedule's key (ScheduledJob or runtime)
@@ -15,4 +15,6 @@ CREATE TABLE jobs_schedule_pauses (
 INSERT INTO jobs_schedule_pauses (key, paused_at)
 SELECT key, created_at FROM jobs_schedules WHERE paused AND NOT removed;
 
-ALTER TABLE jobs_schedules DROP COLUMN paused;
+-- jobs_schedules.paused stays, no longer read or written by this version: processes
+-- of the previous version read it in their claim, and a rolling deploy runs both
+-- versions against this schema for a while. A later version may drop it.

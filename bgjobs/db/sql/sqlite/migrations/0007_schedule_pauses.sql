@@ -11,4 +11,6 @@ CREATE TABLE jobs_schedule_pauses (
 INSERT INTO jobs_schedule_pauses (key, paused_at)
 SELECT key, created_at FROM jobs_schedules WHERE paused AND NOT removed;
 
-ALTER TABLE jobs_schedules DROP COLUMN paused;
+-- jobs_schedules.paused stays, no longer read or written by this version: processes
+-- of the previous version read it in their claim, and a rolling deploy runs both
+-- versions against this schema for a while. A later version may drop it.
