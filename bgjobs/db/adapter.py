@@ -454,6 +454,13 @@ class Adapter(Protocol):
         """Delete up to `batch_size` finished rows older than `older_than`; returns how many."""
         ...
 
+    def prune_schedule_runs(
+        self, state: Literal["succeeded", "failed"], *, older_than: datetime, batch_size: int = 500
+    ) -> int:
+        """Delete up to `batch_size` schedule history entries of `state` ("succeeded" covers
+        skipped slots too) finished before `older_than`; returns how many."""
+        ...
+
     def list_jobs(
         self,
         state: JobState,

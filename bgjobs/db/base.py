@@ -280,11 +280,16 @@ def rescue_window(now: datetime, lease_seconds: float) -> tuple[datetime, dateti
 
 #: The named query that prunes each finished table.
 _PRUNE_QUERIES: Final = {"succeeded": "prune_succeeded", "failed": "prune_failed"}
+_PRUNE_RUNS_QUERIES: Final = {
+    "succeeded": "prune_schedule_runs_succeeded",
+    "failed": "prune_schedule_runs_failed",
+}
 
 
-def prune_query(state: str) -> str:
-    """The name of the query that prunes `state`'s table; a clear error for any other state."""
-    query = _PRUNE_QUERIES.get(state)
+def prune_query(state: str, *, schedule_runs: bool = False) -> str:
+    """The name of the query that prunes `state`'s table (or, with `schedule_runs`, the
+    schedule history entries of that outcome); a clear error for any other state."""
+    query = (_PRUNE_RUNS_QUERIES if schedule_runs else _PRUNE_QUERIES).get(state)
     if query is None:
         raise ValueError(f"state must be 'succeeded' or 'failed' (got {state!r})")
     return query

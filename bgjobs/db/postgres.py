@@ -645,6 +645,17 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         params = {"older_than": require_aware(older_than, "older_than"), "batch_size": batch_size}
         return self._change(query, params)
 
+    def prune_schedule_runs(
+        self, state: Literal["succeeded", "failed"], *, older_than: datetime, batch_size: int = 500
+    ) -> int:
+        """Delete up to `batch_size` schedule history entries of `state` ("succeeded" covers
+        skipped slots too) finished before `older_than`; returns how many."""
+        check_batch_size(batch_size)
+        query = _Q[prune_query(state, schedule_runs=True)]
+        params = {"older_than": require_aware(older_than, "older_than"), "batch_size": batch_size}
+        rows = self._run(lambda conn: pinned_rows(conn, query, params), transaction=False)
+        return len(rows)
+
     def list_jobs(
         self,
         state: JobState,

@@ -548,6 +548,16 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         params = {"older_than": to_sqlite_time(older_than), "batch_size": batch_size}
         return self._write(lambda conn: conn.execute(query, params).rowcount)
 
+    def prune_schedule_runs(
+        self, state: Literal["succeeded", "failed"], *, older_than: datetime, batch_size: int = 500
+    ) -> int:
+        """Delete up to `batch_size` schedule history entries of `state` ("succeeded" covers
+        skipped slots too) finished before `older_than`; returns how many."""
+        check_batch_size(batch_size)
+        query = _Q[prune_query(state, schedule_runs=True)]
+        params = {"older_than": to_sqlite_time(older_than), "batch_size": batch_size}
+        return self._write(lambda conn: conn.execute(query, params).rowcount)
+
     def list_jobs(
         self,
         state: JobState,

@@ -205,7 +205,8 @@ class Monitor:
         return released
 
     def prune(self) -> int:
-        """Delete finished rows older than the retention, in small batches."""
+        """Delete finished rows older than the retention, and the schedule history entries
+        of the same outcome and age, in small batches."""
         removed = 0
         for state, keep in (
             ("succeeded", self._retention.succeeded),
@@ -213,22 +214,28 @@ class Monitor:
         ):
             if keep is not None:
                 removed += self._prune_table(state, keep)  # type: ignore[arg-type]
+                removed += self._prune_table(state, keep, schedule_runs=True)  # type: ignore[arg-type]
         return removed
 
-    def _prune_table(self, state: Literal["succeeded", "failed"], keep: timedelta) -> int:
+    def _prune_table(
+        self,
+        state: Literal["succeeded", "failed"],
+        keep: timedelta,
+        *,
+        schedule_runs: bool = False,
+    ) -> int:
         context = self._context
+        adapter = context.adapter
+        prune = adapter.prune_schedule_runs if schedule_runs else adapter.prune_finished
         removed = 0
         deadline = time.monotonic() + PRUNE_SECONDS_PER_SWEEP
         while time.monotonic() < deadline:
+            older_than = context.clock.now() - keep
             count = context.with_db_retry(
-                "prune_finished", partial(self._prune_batch, state, context.clock.now() - keep)
+                "prune_schedule_runs" if schedule_runs else "prune_finished",
+                partial(prune, state, older_than=older_than, batch_size=PRUNE_BATCH),
             )
             removed += count
             if count < PRUNE_BATCH:
                 break
         return removed
-
-    def _prune_batch(self, state: Literal["succeeded", "failed"], older_than: datetime) -> int:
-        return self._context.adapter.prune_finished(
-            state, older_than=older_than, batch_size=PRUNE_BATCH
-        )

@@ -293,6 +293,24 @@ DELETE FROM jobs_failed WHERE id IN (
     ORDER BY failed_at LIMIT %(batch_size)s
 )
 
+-- name: prune_schedule_runs_succeeded
+-- History entries of runs that succeeded and of skipped slots (the partial index
+-- jobs_schedule_runs_kept_time has exactly these). Run with the plan pins: on a
+-- history never analyzed the planner would bitmap-scan and sort every old entry
+-- for each batch.
+DELETE FROM jobs_schedule_runs WHERE id IN (
+    SELECT id FROM jobs_schedule_runs
+    WHERE outcome <> 'failed' AND finished_at < %(older_than)s
+    ORDER BY finished_at LIMIT %(batch_size)s
+) RETURNING id
+
+-- name: prune_schedule_runs_failed
+DELETE FROM jobs_schedule_runs WHERE id IN (
+    SELECT id FROM jobs_schedule_runs
+    WHERE outcome = 'failed' AND finished_at < %(older_than)s
+    ORDER BY finished_at LIMIT %(batch_size)s
+) RETURNING id
+
 -- name: list_waiting
 SELECT * FROM jobs
 WHERE (%(name)s::text IS NULL OR name = %(name)s) AND (%(queue)s::text IS NULL OR queue = %(queue)s)

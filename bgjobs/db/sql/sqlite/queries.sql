@@ -203,6 +203,22 @@ DELETE FROM jobs_failed WHERE id IN (
     ORDER BY failed_at LIMIT :batch_size
 )
 
+-- name: prune_schedule_runs_succeeded
+-- History entries of runs that succeeded and of skipped slots (the partial index
+-- jobs_schedule_runs_kept_time has exactly these).
+DELETE FROM jobs_schedule_runs WHERE id IN (
+    SELECT id FROM jobs_schedule_runs
+    WHERE outcome <> 'failed' AND finished_at < :older_than
+    ORDER BY finished_at LIMIT :batch_size
+)
+
+-- name: prune_schedule_runs_failed
+DELETE FROM jobs_schedule_runs WHERE id IN (
+    SELECT id FROM jobs_schedule_runs
+    WHERE outcome = 'failed' AND finished_at < :older_than
+    ORDER BY finished_at LIMIT :batch_size
+)
+
 -- name: list_waiting
 SELECT * FROM jobs
 WHERE (:name IS NULL OR name = :name) AND (:queue IS NULL OR queue = :queue)
