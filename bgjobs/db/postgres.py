@@ -75,6 +75,7 @@ from bgjobs.db.postgres_connections import (
 )
 from bgjobs.db.postgres_notify import CHANNEL, Listener
 from bgjobs.db.postgres_statements import (
+    Cancel,
     Claim,
     apply_outcomes,
     copy_suits,
@@ -708,19 +709,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         check_text(job_id, "job id")
         params = {"id": job_id, "now": now_or_system(now), "exception": CANCELLED}
 
-        def cancel(conn: Conn) -> CancelResult:
-            # A job can move between the two statements (claimed, or retried back to
-            # waiting): look again, a few times, rather than answer wrongly.
-            for _ in range(3):
-                if conn.execute(_Q["cancel_waiting_job"], params).fetchall():
-                    return "cancelled"
-                if conn.execute(_Q["request_cancel"], params).fetchall():
-                    return "requested"
-                if not dict_rows(conn, _Q["get_waiting"], params):
-                    return "not_found"
-            return "not_found"
-
-        return self._run(cancel, transaction=False)
+        return self._run(Cancel(params), transaction=False)
 
     def cancel_requests(self, owner: str) -> list[str]:
         """Ids of jobs reserved by `owner` whose cancel was requested."""

@@ -16,7 +16,15 @@ from typing import Any, Final
 import psycopg
 import psycopg.rows
 
-from bgjobs.db.adapter import Failed, Outcome, Released, RetryLater, ScheduledNext, Succeeded
+from bgjobs.db.adapter import (
+    CancelResult,
+    Failed,
+    Outcome,
+    Released,
+    RetryLater,
+    ScheduledNext,
+    Succeeded,
+)
 from bgjobs.db.postgres_connections import Conn, Row, dict_rows, pinned_rows
 from bgjobs.db.postgres_notify import CHANNEL, notify_payload
 from bgjobs.db.queries import load_queries
@@ -62,6 +70,37 @@ class Claim:
                 return ours
         self._read = pinned_rows(conn, self._query, self._params)
         return self._read
+
+
+class Cancel:
+    """A cancel that can be run twice: a second run that finds the job gone first looks for
+    the move its first run made.
+
+    If the connection dropped during COMMIT, the first run may have moved the
+    waiting job to jobs_failed; the job is then not found any more, and the
+    answer must still be "cancelled". The move is recognised by this call's own
+    time and exception text.
+    """
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self._params = params
+        self._runs = 0
+
+    def __call__(self, conn: Conn) -> CancelResult:
+        self._runs += 1
+        params = self._params
+        # A job can move between the statements (claimed, or retried back to
+        # waiting): look again, a few times, rather than answer wrongly.
+        for _ in range(3):
+            if conn.execute(_Q["cancel_waiting_job"], params).fetchall():
+                return "cancelled"
+            if conn.execute(_Q["request_cancel"], params).fetchall():
+                return "requested"
+            if not dict_rows(conn, _Q["get_waiting"], params):
+                break
+        if self._runs > 1 and conn.execute(_Q["cancelled_by_this_call"], params).fetchall():
+            return "cancelled"
+        return "not_found"
 
 
 def insert_jobs(

@@ -117,3 +117,24 @@ def test_a_locked_sqlite_file_is_waited_out_not_reported(tmp_path: object) -> No
     assert len(outcome) == 1
     assert adapter.count_jobs(now=T0).waiting == 1
     adapter.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first_commit", [True, False], ids=["committed", "rolled-back"])
+def test_a_cancel_run_again_still_says_cancelled(pg, postgres_url: str, first_commit: bool) -> None:  # type: ignore[no-untyped-def]
+    import psycopg
+
+    from bgjobs.db.postgres_statements import Cancel
+    from bgjobs.db.records import CANCELLED
+
+    [job] = enqueue_plain(pg, 1)
+    cancel = Cancel({"id": job.id, "now": T0, "exception": CANCELLED})
+    with psycopg.connect(postgres_url) as conn:
+        assert cancel(conn) == "cancelled"
+        conn.commit() if first_commit else conn.rollback()
+        assert cancel(conn) == "cancelled"
+        conn.commit()
+    assert raw_rows(postgres_url, "SELECT id FROM jobs_failed") == [(job.id,)]
+    assert raw_rows(postgres_url, "SELECT id FROM jobs") == []
+    # A later, separate cancel of the same job finds nothing to cancel.
+    assert pg.cancel(job.id, now=T0) == "not_found"

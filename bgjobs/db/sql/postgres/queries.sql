@@ -387,6 +387,11 @@ SELECT id, name, payload, attempts, queue, priority, created_at, available_at,
 FROM taken
 RETURNING id
 
+-- name: cancelled_by_this_call
+-- The move a cancel made before its COMMIT answer was lost: the job in jobs_failed at
+-- this call's time with the Cancelled exception.
+SELECT 1 FROM jobs_failed WHERE id = %(id)s AND failed_at = %(now)s AND exception = %(exception)s
+
 -- name: request_cancel
 UPDATE jobs SET cancel_requested = true WHERE id = %(id)s AND reserved_by IS NOT NULL
 RETURNING id
