@@ -32,6 +32,9 @@ class Chart:
     total_failed: int
     width: int = WIDTH
     height: int = HEIGHT
+    #: The minutes drawn empty because the hour was too busy to count them all
+    #: (the totals are then "at least").
+    uncounted_minutes: int = 0
 
 
 def throughput_chart(counts: list[MinuteCount]) -> Chart:
@@ -53,6 +56,9 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
                 failed_height=round(bad, 2),
                 title=(
                     f"{count.minute:%H:%M} UTC: {count.succeeded} succeeded, {count.failed} failed"
+                    if count.counted
+                    else f"{count.minute:%H:%M} UTC: not counted (a busier hour than the "
+                    "dashboard counts in full)"
                 ),
             )
         )
@@ -61,4 +67,5 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
         peak=peak,
         total_succeeded=sum(c.succeeded for c in counts),
         total_failed=sum(c.failed for c in counts),
+        uncounted_minutes=sum(not c.counted for c in counts),
     )

@@ -31,6 +31,15 @@ class Reader(ABC):
         """The rows of the named query `name` of dashboard.sql."""
         return self.rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
 
+    def pinned(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of the named query `name`, kept on its index plan (see `pinned_rows`)."""
+        return self.pinned_rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
+
+    def pinned_rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of a statement written to walk an index, kept on that plan where the
+        database could choose another (PostgreSQL; SQLite keeps it by itself)."""
+        return self.rows(sql, params)
+
     def scalar(self, name: str, params: Mapping[str, Any]) -> int:
         """The `n` column of the first row of a named counting query."""
         rows = self.named(name, params)
@@ -85,6 +94,23 @@ class PostgresReader(Reader):
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         rows: list[Row] = self._adapter._fetch(sql, params)
+        return rows
+
+    def pinned_rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run with the runtime's plan pins (no sequential or bitmap scan, no sort).
+
+        On tables never analyzed (the state a first big load leaves for a
+        while) the planner guesses: for the overview's chart it chose a
+        parallel scan of a million finished rows, for a list filtered by name
+        and queue a bitmap of every matching row and a sort. The pins leave it
+        the index walks the statements are written for; they end with the
+        statement.
+        """
+        from bgjobs.db.postgres_connections import pinned_rows  # psycopg: the postgres extra
+
+        rows: list[Row] = self._adapter._run(
+            lambda conn: pinned_rows(conn, sql, params), transaction=False
+        )
         return rows
 
     def bind_time(self, moment: datetime) -> Any:

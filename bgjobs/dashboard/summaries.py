@@ -2,7 +2,10 @@
 
 Counts over the finished tables (which may hold millions of rows) are bounded:
 each reads at most COUNT_CAP index entries and says when it stopped there, so
-a refresh every few seconds never turns into a scan of the whole history.
+a refresh every few seconds never turns into a scan of the whole history. The
+overview costs a fixed number of statements whatever the number of queues:
+one for the live counts, one for the recent counts of every queue, one for the
+chart.
 """
 
 from __future__ import annotations
@@ -49,11 +52,16 @@ class QueueSummary:
 
 @dataclass(frozen=True, slots=True)
 class MinuteCount:
-    """Jobs finished in one minute of the throughput chart."""
+    """Jobs finished in one minute of the throughput chart.
+
+    `counted` is False for a minute older than the newest COUNT_CAP rows of
+    the hour (a very busy hour): its counts are unknown, not zero.
+    """
 
     minute: datetime
     succeeded: int
     failed: int
+    counted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +87,10 @@ def queue_summaries(
     live = {
         row["queue"]: row for row in reader.named("queue_counts", {"now": reader.bind_time(now)})
     }
-    names: set[str | None] = set(live) | set(configured)
-    for query in ("succeeded_queues", "failed_queues"):
-        names.update(row["queue"] for row in reader.named(query, {}))
+    recent = _recent_by_queue(reader, now)
+    names: set[str | None] = set(live) | set(configured) | {queue for _, queue in recent}
     names.add(None)
+    none = BoundedCount(0, capped=False)
     summaries = []
     for queue in sorted(names, key=lambda name: (name is not None, name or "")):
         row = live.get(queue, {})
@@ -92,14 +100,28 @@ def queue_summaries(
             due=int(row.get("due") or 0),
             running=int(row.get("running") or 0),
             scheduled=int(row.get("scheduled") or 0),
-            succeeded_last_hour=_count_since(reader, "succeeded", queue, now - timedelta(hours=1)),
-            failed_last_day=_count_since(reader, "failed", queue, now - timedelta(days=1)),
+            succeeded_last_hour=recent.get(("succeeded", queue), none),
+            failed_last_day=recent.get(("failed", queue), none),
             paused=None if queue is None else configured.get(queue),
         )
         if queue is None and not _has_any(summary) and len(names) > 1:
             continue  # nobody enqueues without a queue here: no row for it
         summaries.append(summary)
     return summaries
+
+
+def _recent_by_queue(reader: Reader, now: datetime) -> dict[tuple[str, str | None], BoundedCount]:
+    """(outcome, queue) -> jobs succeeded in the last hour or failed in the last day."""
+    params = {
+        "hour_ago": reader.bind_time(now - timedelta(hours=1)),
+        "day_ago": reader.bind_time(now - timedelta(days=1)),
+        "cap": COUNT_CAP,
+    }
+    counts = {}
+    for row in reader.pinned("finished_by_queue", params):
+        value = int(row["n"])
+        counts[(row["outcome"], row["queue"])] = BoundedCount(value, capped=value >= COUNT_CAP)
+    return counts
 
 
 def _has_any(summary: QueueSummary) -> bool:
@@ -112,27 +134,33 @@ def _has_any(summary: QueueSummary) -> bool:
     )
 
 
-def _count_since(reader: Reader, table: str, queue: str | None, since: datetime) -> BoundedCount:
-    which = "no_queue" if queue is None else "in_queue"
-    params = {"queue": queue, "since": reader.bind_time(since), "cap": COUNT_CAP}
-    value = reader.scalar(f"count_{table}_since_{which}", params)
-    return BoundedCount(value, capped=value >= COUNT_CAP)
-
-
 def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteCount]:
     """Jobs finished per minute over the last `minutes` minutes, oldest first, gaps as zeros."""
     current = now.replace(second=0, microsecond=0)
     first = current - timedelta(minutes=minutes - 1)
-    params = {"since": reader.bind_time(first)}
-    succeeded = {
-        row["minute"]: int(row["n"]) for row in reader.named("succeeded_per_minute", params)
-    }
-    failed = {row["minute"]: int(row["n"]) for row in reader.named("failed_per_minute", params)}
+    params = {"since": reader.bind_time(first), "cap": COUNT_CAP}
+    per_minute: dict[str, dict[str, int]] = {"succeeded": {}, "failed": {}}
+    for row in reader.pinned("finished_per_minute", params):
+        per_minute[row["outcome"]][row["minute"]] = int(row["n"])
+    # An outcome that reached the cap was counted from its newest row back to
+    # somewhere inside its oldest minute: that minute and older ones are unknown.
+    counted_from = max(
+        (min(found) for found in per_minute.values() if sum(found.values()) >= COUNT_CAP),
+        default=None,
+    )
     counts = []
     for step in range(minutes):
         minute = first + timedelta(minutes=step)
         key = minute.strftime("%Y-%m-%d %H:%M")
-        counts.append(MinuteCount(minute, succeeded.get(key, 0), failed.get(key, 0)))
+        counted = counted_from is None or key > counted_from
+        counts.append(
+            MinuteCount(
+                minute,
+                per_minute["succeeded"].get(key, 0) if counted else 0,
+                per_minute["failed"].get(key, 0) if counted else 0,
+                counted,
+            )
+        )
     return counts
 
 

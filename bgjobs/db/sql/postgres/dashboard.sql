@@ -11,56 +11,71 @@ SELECT queue,
        count(*) FILTER (WHERE scheduled_job IS NOT NULL) AS scheduled
 FROM jobs GROUP BY queue
 
--- name: succeeded_queues
--- The distinct queue values of a finished table by a loose index scan: one
--- index probe per queue value instead of a pass over every row.
-WITH RECURSIVE q(queue) AS (
+-- name: finished_by_queue
+-- Per queue value of the finished tables: jobs succeeded since %(hour_ago)s and
+-- failed since %(day_ago)s, each count stopping at %(cap)s rows. The queue
+-- values come from a loose index scan (one probe per value); each count is a
+-- range of the (queue, time) index. The row comparison is what makes it that
+-- range: it bounds only an index that leads with queue, so the planner cannot
+-- swap in the time index and filter the whole window by queue, once per queue.
+WITH RECURSIVE succeeded_queues(queue) AS (
     SELECT min(queue) FROM jobs_succeeded
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs_succeeded WHERE queue > q.queue)
-    FROM q WHERE q.queue IS NOT NULL
-)
-SELECT queue FROM q WHERE queue IS NOT NULL
-
--- name: failed_queues
-WITH RECURSIVE q(queue) AS (
+    FROM succeeded_queues AS q WHERE q.queue IS NOT NULL
+), failed_queues(queue) AS (
     SELECT min(queue) FROM jobs_failed
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs_failed WHERE queue > q.queue)
-    FROM q WHERE q.queue IS NOT NULL
+    FROM failed_queues AS q WHERE q.queue IS NOT NULL
 )
-SELECT queue FROM q WHERE queue IS NOT NULL
-
--- name: count_succeeded_since_in_queue
--- Bounded: at most %(cap)s index entries are read, however busy the queue is.
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_succeeded
-    WHERE queue = %(queue)s AND succeeded_at >= %(since)s LIMIT %(cap)s
+SELECT 'succeeded' AS outcome, q.queue, counted.n
+FROM succeeded_queues AS q CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM jobs_succeeded AS s
+        WHERE (s.queue, s.succeeded_at) >= (q.queue, %(hour_ago)s) AND s.queue <= q.queue
+        LIMIT %(cap)s
+    ) AS bounded
+) AS counted
+WHERE q.queue IS NOT NULL
+UNION ALL
+-- No queue: the ORDER BY is the queue index's order, which the time index
+-- could only give by sorting (the pinned plans refuse sorts).
+SELECT 'succeeded', NULL, count(*) FROM (
+    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= %(hour_ago)s
+    ORDER BY queue DESC, succeeded_at DESC LIMIT %(cap)s
+) AS bounded
+UNION ALL
+SELECT 'failed', q.queue, counted.n
+FROM failed_queues AS q CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM jobs_failed AS f
+        WHERE (f.queue, f.failed_at) >= (q.queue, %(day_ago)s) AND f.queue <= q.queue
+        LIMIT %(cap)s
+    ) AS bounded
+) AS counted
+WHERE q.queue IS NOT NULL
+UNION ALL
+SELECT 'failed', NULL, count(*) FROM (
+    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= %(day_ago)s
+    ORDER BY queue DESC, failed_at DESC LIMIT %(cap)s
 ) AS bounded
 
--- name: count_succeeded_since_no_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: count_failed_since_in_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_failed WHERE queue = %(queue)s AND failed_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: count_failed_since_no_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: succeeded_per_minute
--- A range of jobs_succeeded_at: the rows of the last hour only.
-SELECT to_char(succeeded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
-FROM jobs_succeeded WHERE succeeded_at >= %(since)s GROUP BY 1
-
--- name: failed_per_minute
-SELECT to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
-FROM jobs_failed WHERE failed_at >= %(since)s GROUP BY 1
+-- name: finished_per_minute
+-- Jobs finished per UTC minute since %(since)s: the newest %(cap)s rows of each
+-- table at most, walked backwards along its time index.
+SELECT outcome, to_char(minute, 'YYYY-MM-DD HH24:MI') AS minute, n FROM (
+    SELECT 'succeeded' AS outcome,
+           date_trunc('minute', succeeded_at AT TIME ZONE 'UTC') AS minute, count(*) AS n
+    FROM (SELECT succeeded_at FROM jobs_succeeded WHERE succeeded_at >= %(since)s
+          ORDER BY succeeded_at DESC LIMIT %(cap)s) AS newest
+    GROUP BY 2
+    UNION ALL
+    SELECT 'failed', date_trunc('minute', failed_at AT TIME ZONE 'UTC'), count(*)
+    FROM (SELECT failed_at FROM jobs_failed WHERE failed_at >= %(since)s
+          ORDER BY failed_at DESC LIMIT %(cap)s) AS newest
+    GROUP BY 2
+) AS per_minute
 
 -- name: scheduled_rows
 SELECT * FROM jobs WHERE scheduled_job IS NOT NULL ORDER BY scheduled_job
