@@ -387,3 +387,19 @@ def test_a_run_cancelled_while_running_is_timed() -> None:
     labels = {"queue": "main", "name": "slow"}
     assert registry.get_sample_value("bgjobs_job_run_seconds_count", labels) == 1
     assert registry.get_sample_value("bgjobs_jobs_cancelled_total", labels) == 1
+
+
+def test_docs_list_every_metric_and_only_those(adapter: Any) -> None:
+    """docs/metrics.md's table against what bgjobs.metrics registers, with their types."""
+    import re
+
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    listed = dict(re.findall(r"^\| `(bgjobs_\w+)` \| (\w+) \|", doc, re.MULTILINE))
+    registry = CollectorRegistry()
+    MetricsListener(registry)
+    registry.register(DatabaseGauges(adapter))
+    exported = {}
+    for family in registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        exported[name] = family.type
+    assert listed == exported
