@@ -92,7 +92,8 @@ def queues(dash: Dashboard, request: Request) -> View:
 
 
 def _configured_queues(dash: Dashboard) -> dict[str, bool]:
-    """The queues processes registered (jobs_queues), and whether each is paused."""
+    """The queues named in jobs_queues (registered by workers, or paused by an operator) and
+    whether each is paused; any other named queue is active and can be paused too."""
     return {row.name: row.paused for row in dash.adapter.list_queues()}
 
 

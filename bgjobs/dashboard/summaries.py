@@ -47,7 +47,7 @@ class QueueSummary:
     scheduled: int
     succeeded_last_hour: BoundedCount
     failed_last_day: BoundedCount
-    paused: bool | None = None  # None: no process configured this queue (it cannot be paused)
+    paused: bool | None = None  # None: the jobs without a queue (they cannot be paused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,7 @@ def queue_summaries(
             scheduled=int(row.get("scheduled") or 0),
             succeeded_last_hour=recent.get(("succeeded", queue), none),
             failed_last_day=recent.get(("failed", queue), none),
-            paused=None if queue is None else configured.get(queue),
+            paused=None if queue is None else configured.get(queue, False),
         )
         if queue is None and not _has_any(summary) and len(names) > 1:
             continue  # nobody enqueues without a queue here: no row for it

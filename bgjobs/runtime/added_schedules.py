@@ -4,7 +4,8 @@ One service per process polls `jobs_schedules` twice a second: that is what
 makes a schedule added, paused or removed from any process take effect within a
 second. Each due schedule is claimed by key like a schedule from code (the
 claim refuses paused ones, and the single row per key lets only one process
-claim each slot), and run by a ScheduledRunner made from the stored values.
+claim each slot), and run by a ScheduledRunner made from the stored values, on
+a thread of its own: a long run of one schedule never delays another's slot.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bgjobs.db.schedule_records import StoredSchedule
 from bgjobs.events import Listener
-from bgjobs.jobs import Worker
+from bgjobs.jobs import Job, Worker
 from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
@@ -32,13 +34,14 @@ POLL_SECONDS = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Handling:
-    """How this process runs a job name: its worker and the retry settings of the Queue
-    (or ScheduledJob) that declared it."""
+    """How this process runs a job name: its worker and the retry and timeout settings of
+    the Queue (or ScheduledJob) that declared it."""
 
     worker: Worker
     max_retries: int
     retry_backoff: Backoff
     listeners: tuple[Listener, ...]
+    job_timeout: timedelta | None = None
 
 
 class AddedSchedules:
@@ -58,15 +61,22 @@ class AddedSchedules:
         self._executor = executor
         self._handling = handling
         self._runners: dict[str, tuple[StoredSchedule, ScheduledRunner]] = {}
+        self._runs: dict[str, threading.Thread] = {}  # key -> the thread running its slot
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
     def run(self) -> None:
         context = self._context
-        while not context.stopping.is_set():
-            self.run_due()
-            context.clock.wait(self._wake, POLL_SECONDS)
-            self._wake.clear()
+        try:
+            while not context.stopping.is_set():
+                self.run_due()
+                context.clock.wait(self._wake, POLL_SECONDS)
+                self._wake.clear()
+        finally:
+            # The runtime's stop waits for this service: it must not return while a
+            # run is still going, or its outcome would race the shutdown.
+            for thread in self._run_threads():
+                thread.join()
 
     def run_due(self, *, draining: bool = False) -> int:
         """Claim and run every due schedule this process handles; returns how many ran."""
@@ -85,8 +95,45 @@ class AddedSchedules:
             runner = self._runner_for(schedule)
             if runner is None:
                 continue
-            ran += runner.drain_row() if draining else int(runner.tick() is not None)
+            if draining:
+                ran += runner.drain_row()
+            else:
+                ran += self._start_run(schedule.key, runner)
         return ran
+
+    def _start_run(self, key: str, runner: ScheduledRunner) -> int:
+        """Claim and run `key`'s due slot on a thread of its own, unless one is still going."""
+        with self._lock:
+            going = self._runs.get(key)
+            if going is not None and going.is_alive():
+                return 0
+            thread = threading.Thread(
+                target=self._run_slot, args=(key, runner), name=f"bgjobs-schedule:{key}"
+            )
+            thread.daemon = True
+            self._runs[key] = thread
+            thread.start()
+        return 1
+
+    def _run_slot(self, key: str, runner: ScheduledRunner) -> None:
+        try:
+            runner.tick()
+        except Exception:
+            # The row stays claimed by this process; the monitor's rescue makes it
+            # runnable again once its lease runs out, as after a crash.
+            logger.exception("runtime schedule %r: the run failed outside its handler", key)
+        finally:
+            with self._lock:
+                if self._runs.get(key) is threading.current_thread():
+                    del self._runs[key]
+
+    def _run_threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def running_jobs(self) -> list[Job]:
+        """The runs going now, for the stop's report of jobs left reserved."""
+        return [job for runner in self._all_runners() if (job := runner.running_job) is not None]
 
     def _runner_for(self, schedule: StoredSchedule) -> ScheduledRunner | None:
         handling = self._handling.get(schedule.job_name)
@@ -111,6 +158,7 @@ class AddedSchedules:
             retry_backoff=handling.retry_backoff,
             poll_interval_seconds=POLL_SECONDS,
             listeners=handling.listeners,
+            job_timeout=handling.job_timeout,
         )
         runner = ScheduledRunner(resolved, self._context, self._completer, self._executor)
         with self._lock:

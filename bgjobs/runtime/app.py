@@ -206,6 +206,7 @@ def _resolve(item: ScheduledJob) -> ResolvedScheduledJob:
         retry_backoff=item.retry_backoff,
         poll_interval_seconds=item.poll_interval.total_seconds(),
         listeners=item.listeners,
+        job_timeout=item.job_timeout,
     )
 
 
@@ -219,12 +220,20 @@ def _handling(
         for worker in queue.workers:
             handling.setdefault(
                 worker.job_name,
-                Handling(worker, queue.max_retries, queue.retry_backoff, queue.listeners),
+                Handling(
+                    worker,
+                    queue.max_retries,
+                    queue.retry_backoff,
+                    queue.listeners,
+                    queue.job_timeout,
+                ),
             )
     for item in scheduled:
         handling.setdefault(
             item.job_name,
-            Handling(item.worker, item.max_retries, item.retry_backoff, item.listeners),
+            Handling(
+                item.worker, item.max_retries, item.retry_backoff, item.listeners, item.job_timeout
+            ),
         )
     return handling
 
@@ -596,6 +605,7 @@ class BgJobs:
             runner.wait_idle(deadline)
         left = [job for runner in self._queues for job in runner.running_jobs]
         left += [s.running_job for s in self._scheduled if s.running_job is not None]
+        left += self._added.running_jobs()
         log_left_reserved(
             left, self._builder.heartbeat, timeout=timeout, stopped_at=context.clock.now()
         )

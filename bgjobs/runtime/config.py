@@ -226,6 +226,7 @@ class ScheduledJob:
     key: str = ""  # "" until __post_init__ fills in the worker's job name
     payload: Any = None
     misfire: MisfirePolicy = DEFAULT_MISFIRE
+    job_timeout: timedelta | None = None
     #: The payload as JSON text (None for a null payload), checked when the value is made.
     payload_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -256,10 +257,22 @@ class ScheduledJob:
             raise ConfigurationError(
                 f"misfire of {where}: expected a MisfirePolicy, got {self.misfire!r}"
             )
+        if self.job_timeout is not None:
+            _positive_timedelta(self.job_timeout, f"job timeout of {where}")
 
     @property
     def job_name(self) -> str:
         return self.worker.job_name
+
+    def with_job_timeout(self, timeout: timedelta) -> ScheduledJob:
+        """Fail a run with JobTimeout after `timeout` (retried per max_retries).
+
+        At the timeout `job.stop_requested` is set (reason "timeout") and an async
+        handler is cancelled. A sync handler that ignores the request is not
+        abandoned: it keeps this schedule's thread until it returns (the next slot
+        waits for it), and the run still fails with JobTimeout whatever it returns.
+        """
+        return replace(self, job_timeout=_positive_timedelta(timeout, "job timeout"))
 
     def with_max_retries(self, n: int) -> ScheduledJob:
         return replace(self, max_retries=_max_retries(n))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bgjobs.db.adapter import Failed, Released, RetryLater, ScheduledNext, Succeeded
 from bgjobs.events import (
@@ -48,6 +48,7 @@ class ResolvedScheduledJob:
     retry_backoff: Backoff
     poll_interval_seconds: float
     listeners: tuple[Listener, ...]
+    job_timeout: timedelta | None = None
 
     @property
     def job_name(self) -> str:
@@ -102,6 +103,7 @@ class ScheduledRunner:
             max_retries=scheduled.max_retries,
             retry_backoff=scheduled.retry_backoff,
             listeners=scheduled.listeners,
+            job_timeout=scheduled.job_timeout,
             next_row=self._next_row,
         )
         self._wake = threading.Event()

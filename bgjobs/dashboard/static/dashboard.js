@@ -4,10 +4,13 @@
   "use strict";
   var seconds = Number(document.body.dataset.refreshSeconds || "0");
   var live = document.getElementById("live");
+  // Set once a form is on its way: the page is about to be replaced by the answer,
+  // and a refresh landing first would swap the table under the user's click.
+  var leaving = false;
 
   function busy() {
     // Never replace what the user is working on: a selection or a focused field.
-    if (!live) return true;
+    if (!live || leaving) return true;
     if (live.querySelector("input[type=checkbox]:checked")) return true;
     var active = document.activeElement;
     var typing = active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName) && active.type !== "checkbox";
@@ -37,7 +40,11 @@
     var submitter = event.submitter;
     var question = (submitter && submitter.dataset.confirm) || form.dataset.confirm;
     if (question && !window.confirm(question)) event.preventDefault();
+    if (!event.defaultPrevented) leaving = true;
   });
+
+  // Back to this page from the browser's cache: it is live again.
+  window.addEventListener("pageshow", function () { leaving = false; });
 
   document.addEventListener("change", function (event) {
     var box = event.target;

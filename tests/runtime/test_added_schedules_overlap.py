@@ -1,0 +1,49 @@
+"""Schedules added at runtime run side by side: a long run of one never delays another's slot."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bgjobs import Job
+from bgjobs.db.adapter import Adapter
+from tests.runtime.test_runtime import builder_for, quick_queue
+
+WAIT_SECONDS = 30.0
+
+
+def test_a_long_run_of_one_schedule_does_not_hold_up_another(adapter: Adapter) -> None:
+    release = threading.Event()
+    long_started = threading.Event()
+    quick_runs: list[float] = []
+
+    def long_report(job: Job) -> None:
+        long_started.set()
+        assert release.wait(WAIT_SECONDS), "the test never released the long run"
+
+    def heartbeat_ping(job: Job) -> None:
+        quick_runs.append(time.monotonic())
+
+    adapter.schedules.add("long", "every 1 second", "long_report")
+    adapter.schedules.add("ping", "every 1 second", "heartbeat_ping")
+    bg = (
+        builder_for(adapter)
+        .with_queue(quick_queue(long_report=long_report, heartbeat_ping=heartbeat_ping))
+        .build()
+    )
+    try:
+        assert long_started.wait(WAIT_SECONDS), "the long schedule never started"
+        seen_while_blocked = len(quick_runs)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while len(quick_runs) < seen_while_blocked + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Both runs of "ping" happened while "long" was still inside its handler.
+        assert not release.is_set()
+        assert len(quick_runs) >= seen_while_blocked + 2, (
+            f"ping ran {len(quick_runs) - seen_while_blocked} times while long was running"
+        )
+    finally:
+        release.set()
+        bg.stop()
+    [last_long, *_] = adapter.schedules.history("long")
+    assert last_long.outcome == "succeeded"
