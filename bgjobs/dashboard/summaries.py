@@ -111,9 +111,13 @@ def queue_summaries(
 
 
 def _recent_by_queue(reader: Reader, now: datetime) -> dict[tuple[str, str | None], BoundedCount]:
-    """(outcome, queue) -> jobs succeeded in the last hour or failed in the last day."""
+    """(outcome, queue) -> jobs succeeded in the last hour or failed in the last day.
+
+    "The last hour" is the chart's: from the start of its first minute, so the
+    queues' succeeded counts add up to the chart's total.
+    """
     params = {
-        "hour_ago": reader.bind_time(now - timedelta(hours=1)),
+        "hour_ago": reader.bind_time(chart_start(now)),
         "day_ago": reader.bind_time(now - timedelta(days=1)),
         "cap": COUNT_CAP,
     }
@@ -134,10 +138,14 @@ def _has_any(summary: QueueSummary) -> bool:
     )
 
 
+def chart_start(now: datetime, minutes: int = 60) -> datetime:
+    """The start of the chart's first minute: `minutes` whole minutes, the current one last."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+
+
 def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteCount]:
     """Jobs finished per minute over the last `minutes` minutes, oldest first, gaps as zeros."""
-    current = now.replace(second=0, microsecond=0)
-    first = current - timedelta(minutes=minutes - 1)
+    first = chart_start(now, minutes)
     params = {"since": reader.bind_time(first), "cap": COUNT_CAP}
     per_minute: dict[str, dict[str, int]] = {"succeeded": {}, "failed": {}}
     for row in reader.pinned("finished_per_minute", params):

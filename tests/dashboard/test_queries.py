@@ -120,11 +120,18 @@ def test_throughput_counts_each_minute_of_the_last_hour(adapter: Any) -> None:
     finish(adapter, ["a"] * 2, failed=True, at=NOW - timedelta(minutes=1))
     finish(adapter, ["a"], failed=False, at=NOW)
     finish(adapter, ["a"] * 7, failed=False, at=NOW - timedelta(minutes=61))
+    # 11:00:45: less than an hour ago, but before the chart's first minute (11:01).
+    finish(adapter, ["b"] * 4, failed=False, at=NOW - timedelta(minutes=59, seconds=45))
+    finish(adapter, ["b"] * 5, failed=False, at=NOW - timedelta(minutes=59), queue="mail")
     counts = summaries.throughput(reader, NOW)
     assert len(counts) == 60 and counts[-1].minute == NOW.replace(second=0)
     assert (counts[-1].succeeded, counts[-1].failed) == (1, 0)
     assert (counts[-2].succeeded, counts[-2].failed) == (3, 2)
-    assert sum(c.succeeded + c.failed for c in counts) == 6
+    assert counts[0].succeeded == 5  # 11:01:30, in the chart's first minute
+    assert sum(c.succeeded + c.failed for c in counts) == 11
+    # The queue table's "succeeded (1 h)" covers the chart's minutes: they add up.
+    queues = summaries.queue_summaries(reader, NOW)
+    assert sum(q.succeeded_last_hour.value for q in queues) == sum(c.succeeded for c in counts)
 
 
 def test_scheduled_rows_describe_and_list_fires(adapter: Any) -> None:
