@@ -403,3 +403,22 @@ def test_docs_list_every_metric_and_only_those(adapter: Any) -> None:
         name = family.name + ("_total" if family.type == "counter" else "")
         exported[name] = family.type
     assert listed == exported
+
+
+def test_gauges_registered_by_the_process_are_not_served_twice(adapter: Any) -> None:
+    """An app that registers the queue gauges itself and mounts the dashboard: /metrics has
+    each family once (Prometheus rejects a scrape that repeats one)."""
+    from prometheus_client import REGISTRY
+
+    adapter.enqueue(JobRequest("a").on_queue("mail"))
+    collector = bgjobs.metrics.register_database_gauges(adapter, cache_seconds=0)
+    try:
+        with serve(create_app(adapter)) as url:
+            body = fetch(url + "/metrics")[2]
+    finally:
+        REGISTRY.unregister(collector)
+    assert body.count("# TYPE bgjobs_jobs_waiting gauge") == 1, body
+    assert samples(body)[("bgjobs_jobs_waiting", (("queue", "mail"),))] == 1
+    with serve(create_app(adapter)) as url:  # and without them, the dashboard adds its own
+        body = fetch(url + "/metrics")[2]
+    assert body.count("# TYPE bgjobs_jobs_waiting gauge") == 1, body
