@@ -104,7 +104,8 @@ def _fill_sqlite(adapter: Any, state: str, count: int, start: datetime) -> None:
                CASE WHEN i % 6 = 0 THEN NULL ELSE 'queue_' || (i % 5) END, 0, t, t, t{extra_vals}
         FROM (SELECT i, strftime('%Y-%m-%d %H:%M:%f', :start + i * :step) || '000' AS t FROM n)
     """
-    params = {"count": count, "start": julian_start, "step": 2.0 / count, "tb": TRACEBACK}
+    step = SPREAD.total_seconds() / 86400 / count  # days, as julian numbers count
+    params = {"count": count, "start": julian_start, "step": step, "tb": TRACEBACK}
     adapter._write(lambda conn: conn.execute(sql, params))
 
 

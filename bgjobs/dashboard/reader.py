@@ -32,8 +32,9 @@ class Reader(ABC):
         return self.rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
 
     def pinned(self, name: str, params: Mapping[str, Any]) -> list[Row]:
-        """The rows of the named query `name`, kept on its index plan (see `pinned_rows`)."""
-        return self.pinned_rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
+        """The rows of the named query `name`, written to walk indexes in the order its
+        ORDER BY names, kept on that plan (PostgreSQL: see PostgresReader.pinned)."""
+        return self.rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
 
     def pinned_rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         """The rows of a statement written to walk an index, kept on that plan where the
@@ -106,10 +107,30 @@ class PostgresReader(Reader):
         the index walks the statements are written for; they end with the
         statement.
         """
-        from bgjobs.db.postgres_connections import pinned_rows  # psycopg: the postgres extra
+        return self._run_pinned(sql, params, sorting=True)
 
+    def pinned(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """As `pinned_rows`, and without incremental sorts either.
+
+        The overview's statements name the order of the index they must walk:
+        a queue's newest rows by (queue, time, id), which only the (queue,
+        time, id) index gives without sorting. With incremental sorts allowed
+        the planner could still walk the time index, filter by queue and
+        re-sort ties, reading every queue's rows once per queue.
+        """
+        sql = load_query_file(self.dialect, "dashboard.sql")[name]
+        return self._run_pinned(sql, params, sorting=False)
+
+    def _run_pinned(self, sql: str, params: Mapping[str, Any], *, sorting: bool) -> list[Row]:
+        from bgjobs.db.postgres_connections import PIN_PLANS, pinned_rows  # the postgres extra
+
+        settings = PIN_PLANS
+        if not sorting:
+            settings = settings.replace(
+                ";\n", ", set_config('enable_incremental_sort', 'off', true);\n"
+            )
         rows: list[Row] = self._adapter._run(
-            lambda conn: pinned_rows(conn, sql, params), transaction=False
+            lambda conn: pinned_rows(conn, sql, params, settings=settings), transaction=False
         )
         return rows
 

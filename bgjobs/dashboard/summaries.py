@@ -1,39 +1,49 @@
 """What the overview, queues and scheduled pages show, read with bounded, indexed queries.
 
-Counts over the finished tables (which may hold millions of rows) are bounded:
-each reads at most COUNT_CAP index entries and says when it stopped there, so
-a refresh every few seconds never turns into a scan of the whole history. The
-overview costs a fixed number of statements whatever the number of queues:
-one for the live counts, one for the recent counts of every queue, one for the
+Counts over the finished tables (which may hold millions of rows) are bounded,
+so a refresh every few seconds never turns into a scan of the hour or the day:
+a queue's count reads at most COUNT_CAP index entries and, when it stops there,
+says how far back it reached ("10,000+ in 2 h"); a minute of the chart reads
+at most MINUTE_CAP and, past that, is estimated from the stretch of the minute
+those rows cover. The overview costs a fixed number of statements whatever
+the number of queues: the live counts, the recent counts of every queue, the
 chart.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+from bgjobs.dashboard.formatting import ago
 from bgjobs.dashboard.reader import Reader
 from bgjobs.errors import BgJobsError
 from bgjobs.schedule import describe, parse
 
-#: The most rows a bounded count reads; more shows as "100,000+".
-COUNT_CAP: Final = 100_000
+#: The most rows a queue's count reads (per outcome); more shows as "10,000+ in 2 h".
+COUNT_CAP: Final = 10_000
+#: The most rows the chart reads per minute and table; a busier minute is estimated.
+MINUTE_CAP: Final = 500
 #: How many fire times the scheduled page lists after the next run.
 FIRES_SHOWN: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
 class BoundedCount:
-    """A count that stopped at a cap: `capped` means "at least `value`"."""
+    """A count that stopped at a cap: `capped` means "at least `value`", all of them
+    newer than `reached` (the oldest row counted)."""
 
     value: int
     capped: bool
+    reached: str = ""  # how far back a capped count reached: "2 h", "35 min"
 
     def __str__(self) -> str:
-        return f"{self.value:,}+" if self.capped else f"{self.value:,}"
+        if not self.capped:
+            return f"{self.value:,}"
+        return f"{self.value:,}+ in {self.reached}" if self.reached else f"{self.value:,}+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +64,15 @@ class QueueSummary:
 class MinuteCount:
     """Jobs finished in one minute of the throughput chart.
 
-    `counted` is False for a minute older than the newest COUNT_CAP rows of
-    the hour (a very busy hour): its counts are unknown, not zero.
+    `estimated` is True when more than MINUTE_CAP jobs finished in the minute:
+    the counts are then the rate of its newest MINUTE_CAP rows times the
+    minute's length, not a count.
     """
 
     minute: datetime
     succeeded: int
     failed: int
-    counted: bool = True
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +135,11 @@ def _recent_by_queue(reader: Reader, now: datetime) -> dict[tuple[str, str | Non
     counts = {}
     for row in reader.pinned("finished_by_queue", params):
         value = int(row["n"])
-        counts[(row["outcome"], row["queue"])] = BoundedCount(value, capped=value >= COUNT_CAP)
+        capped = value >= COUNT_CAP
+        reached = ""
+        if capped and row["oldest"] is not None:
+            reached = ago(reader.read_time(row["oldest"]), now).removesuffix(" ago")
+        counts[(row["outcome"], row["queue"])] = BoundedCount(value, capped, reached)
     return counts
 
 
@@ -146,30 +161,54 @@ def chart_start(now: datetime, minutes: int = 60) -> datetime:
 def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteCount]:
     """Jobs finished per minute over the last `minutes` minutes, oldest first, gaps as zeros."""
     first = chart_start(now, minutes)
-    params = {"since": reader.bind_time(first), "cap": COUNT_CAP}
-    per_minute: dict[str, dict[str, int]] = {"succeeded": {}, "failed": {}}
+    starts = [first + timedelta(minutes=step) for step in range(minutes)]
+    params = minute_params(reader, starts)
+    found: dict[tuple[str, datetime], tuple[int, bool]] = {}
     for row in reader.pinned("finished_per_minute", params):
-        per_minute[row["outcome"]][row["minute"]] = int(row["n"])
-    # An outcome that reached the cap was counted from its newest row back to
-    # somewhere inside its oldest minute: that minute and older ones are unknown.
-    counted_from = max(
-        (min(found) for found in per_minute.values() if sum(found.values()) >= COUNT_CAP),
-        default=None,
-    )
-    counts = []
-    for step in range(minutes):
-        minute = first + timedelta(minutes=step)
-        key = minute.strftime("%Y-%m-%d %H:%M")
-        counted = counted_from is None or key > counted_from
-        counts.append(
-            MinuteCount(
-                minute,
-                per_minute["succeeded"].get(key, 0) if counted else 0,
-                per_minute["failed"].get(key, 0) if counted else 0,
-                counted,
+        start = reader.read_time(row["start"])
+        n = int(row["n"])
+        if n >= MINUTE_CAP and row["oldest"] is not None:
+            found[(row["outcome"], start)] = (
+                _estimate(start, reader.read_time(row["oldest"]), now),
+                True,
             )
-        )
+        else:
+            found[(row["outcome"], start)] = (n, False)
+    counts = []
+    for start in starts:
+        succeeded, ok_estimated = found.get(("succeeded", start), (0, False))
+        failed, bad_estimated = found.get(("failed", start), (0, False))
+        counts.append(MinuteCount(start, succeeded, failed, ok_estimated or bad_estimated))
     return counts
+
+
+def minute_params(reader: Reader, starts: list[datetime]) -> dict[str, Any]:
+    """The parameters of finished_per_minute for the minutes that begin at `starts`."""
+    bounds = [
+        (reader.bind_time(start), reader.bind_time(start + timedelta(minutes=1)))
+        for start in starts
+    ]
+    if reader.dialect == "sqlite":  # one JSON array of [start, end] pairs
+        return {"minutes": json.dumps(bounds), "cap": MINUTE_CAP}
+    return {  # two arrays
+        "starts": [start for start, _ in bounds],
+        "ends": [end for _, end in bounds],
+        "cap": MINUTE_CAP,
+    }
+
+
+def _estimate(start: datetime, oldest: datetime, now: datetime) -> int:
+    """Jobs in the minute from `start`, from its newest MINUTE_CAP rows reaching back to `oldest`.
+
+    Those rows cover [oldest, end of the minute or now): the minute's count is
+    their rate times the part of the minute that has passed.
+    """
+    stop = min(start + timedelta(minutes=1), now)
+    covered = (stop - oldest).total_seconds()
+    elapsed = (stop - start).total_seconds()
+    if covered <= 0:
+        return MINUTE_CAP
+    return max(MINUTE_CAP, round(MINUTE_CAP * elapsed / covered))
 
 
 def scheduled_rows(reader: Reader, now: datetime) -> list[ScheduledRow]:

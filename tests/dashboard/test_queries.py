@@ -110,8 +110,8 @@ def test_queue_summaries(adapter: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(summaries, "COUNT_CAP", 2)
     capped = {s.queue: s for s in summaries.queue_summaries(reader, NOW)}["mail"]
-    assert capped.failed_last_day == summaries.BoundedCount(2, capped=True)
-    assert str(capped.failed_last_day) == "2+"
+    assert capped.failed_last_day == summaries.BoundedCount(2, capped=True, reached="2 h")
+    assert str(capped.failed_last_day) == "2+ in 2 h"
 
 
 def test_throughput_counts_each_minute_of_the_last_hour(adapter: Any) -> None:
@@ -168,24 +168,45 @@ def test_list_statements_walk_an_index(adapter: Any, filters: Filters) -> None:
         assert_no_full_scan(reader.dialect, plan)
 
 
-def test_a_busy_hour_is_counted_from_its_newest_rows(
+def test_a_busy_minute_is_estimated_from_its_newest_rows(
     adapter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = reader_for(adapter)
-    finish(adapter, ["a"] * 3, failed=False, at=NOW - timedelta(minutes=30))
-    finish(adapter, ["a"] * 2, failed=False, at=NOW - timedelta(minutes=10))
-    finish(adapter, ["a"] * 2, failed=False, at=NOW)
-    monkeypatch.setattr(summaries, "COUNT_CAP", 3)
-    counts = summaries.throughput(reader, NOW)
-    # The newest 3 rows reach back into 11:50: that minute is only partly read, so it and
-    # every older minute are unknown (not zero), and the newer ones are exact.
-    uncounted = [c for c in counts if not c.counted]
-    assert uncounted and uncounted[-1].minute == NOW.replace(second=0) - timedelta(minutes=10)
-    assert all(c.succeeded == c.failed == 0 for c in uncounted)
-    assert [c.succeeded for c in counts if c.counted and c.succeeded] == [2]
-    chart = throughput_chart(counts)
-    assert chart.uncounted_minutes == len(uncounted) == 50  # 11:01 to 11:50
-    assert "not counted" in chart.bars[0].title
+    minute = NOW.replace(second=0) - timedelta(minutes=10)  # 11:50
+    finish(adapter, ["a"] * 3, failed=False, at=minute + timedelta(seconds=10))
+    finish(adapter, ["a"] * 3, failed=False, at=minute + timedelta(seconds=40))
+    finish(adapter, ["a"] * 2, failed=True, at=minute + timedelta(seconds=50))
+    current = NOW.replace(second=0)  # 12:00, 30 s of it passed
+    finish(adapter, ["a"] * 3, failed=False, at=current)
+    finish(adapter, ["a"] * 3, failed=False, at=current + timedelta(seconds=20))
+    monkeypatch.setattr(summaries, "MINUTE_CAP", 3)
+    counts = {c.minute: c for c in summaries.throughput(reader, NOW)}
+    # 11:50: the newest 3 succeeded rows cover 11:50:40 to 11:51, a third of the minute,
+    # so about 9; the 2 failed ones are a count. 12:00: the newest 3 cover 10 s of the 30 s
+    # passed, so about 9 too.
+    assert counts[minute] == summaries.MinuteCount(minute, 9, 2, estimated=True)
+    assert counts[current] == summaries.MinuteCount(current, 9, 0, estimated=True)
+    assert sum(c.estimated for c in counts.values()) == 2
+    chart = throughput_chart(list(counts.values()))
+    assert chart.estimated_minutes == 2 and chart.total_succeeded == 18
+    estimated = [bar for bar in chart.bars if bar.estimated]
+    assert next(bar.title for bar in estimated).startswith("11:50 UTC: about 9 succeeded")
+
+
+def test_a_busy_queue_says_how_far_back_its_count_reached(
+    adapter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = reader_for(adapter)
+    finish(adapter, ["a"] * 2, failed=True, at=NOW - timedelta(hours=5), queue="mail")
+    finish(adapter, ["a"] * 2, failed=True, at=NOW - timedelta(hours=2), queue="mail")
+    finish(adapter, ["a"] * 2, failed=True, at=NOW - timedelta(minutes=40), queue="mail")
+    finish(adapter, ["a"] * 3, failed=True, at=NOW - timedelta(minutes=5))
+    monkeypatch.setattr(summaries, "COUNT_CAP", 4)
+    by_queue = {s.queue: s for s in summaries.queue_summaries(reader, NOW)}
+    # The newest 4 of mail's 6 failures reach back 2 hours; queue q's 3 are a count.
+    assert by_queue["mail"].failed_last_day == summaries.BoundedCount(4, True, "2 h")
+    assert str(by_queue["mail"].failed_last_day) == "4+ in 2 h"
+    assert str(by_queue["q"].failed_last_day) == "3"
 
 
 @pytest.mark.parametrize("query", ["finished_by_queue", "finished_per_minute"])
@@ -204,10 +225,13 @@ def overview_sql(reader: Any, query: str) -> str:
 
 
 def overview_params(reader: Any, now: datetime = NOW) -> dict[str, Any]:
+    """The parameters of both overview statements, as summaries binds them."""
+    first = summaries.chart_start(now)
+    starts = [first + timedelta(minutes=step) for step in range(60)]
     return {
-        "hour_ago": reader.bind_time(now - timedelta(hours=1)),
+        **summaries.minute_params(reader, starts),
+        "hour_ago": reader.bind_time(first),
         "day_ago": reader.bind_time(now - timedelta(days=1)),
-        "since": reader.bind_time(now.replace(second=0) - timedelta(minutes=59)),
         "cap": summaries.COUNT_CAP,
     }
 
@@ -307,12 +331,12 @@ def test_overview_statements_stay_on_their_indexes_at_a_million_finished_rows(
         for bad in ("Seq Scan", "Bitmap", "Sort", "SCAN jobs_", "TEMP B-TREE FOR ORDER BY"):
             assert bad not in plan, plan
     if postgres:
-        # Every count is a range of the queue's index, read without a filter: no queue's
-        # count walks the whole window of every queue.
+        # Every count walks its queue's part of the queue index backwards, bounded by the
+        # window's start, with no filter: no queue's count reads every queue's window.
         counts = [line for line in by_queue.splitlines() if "Scan" in line and " on jobs_" in line]
+        walks = [line for line in counts if "Backward" in line]
         assert counts and all("_queue_time" in line for line in counts), by_queue
-        assert by_queue.count("ROW(queue, succeeded_at) >= ROW(") == 1, by_queue
-        assert by_queue.count("ROW(queue, failed_at) >= ROW(") == 1, by_queue
+        assert len(walks) == 4, by_queue  # succeeded and failed, in a queue and in none
         filters = [line for line in by_queue.splitlines() if "Filter:" in line]
         assert all("(queue IS NOT NULL)" in line for line in filters), by_queue
         assert "Index Only Scan Backward using jobs_succeeded_at" in per_minute, per_minute
@@ -320,26 +344,32 @@ def test_overview_statements_stay_on_their_indexes_at_a_million_finished_rows(
     else:
         for table, at in (("jobs_succeeded", "succeeded_at"), ("jobs_failed", "failed_at")):
             assert f"COVERING INDEX {table}_queue_time (queue=? AND {at}>?)" in by_queue
-            assert f"COVERING INDEX {table}_at ({at}>?)" in per_minute, per_minute
-    # And the counts are right: 900,000 succeeded over 48 h is 18,750 an hour, 3,125 per
-    # queue value; 100,000 failed is 50,000 a day, 8,333 or 8,334 per queue value.
+            assert f"COVERING INDEX {table}_at ({at}>? AND {at}<?)" in per_minute, per_minute
+    # And the counts are right: 900,000 succeeded over 48 h is 312.5 a minute, 3,099 per
+    # queue value in the chart's 59.5 minutes; 100,000 failed is 50,000 a day, 8,333 or
+    # 8,334 per queue value.
     by_queue_rows = reader.pinned("finished_by_queue", params)
     succeeded = {r["queue"]: r["n"] for r in by_queue_rows if r["outcome"] == "succeeded"}
     failed = {r["queue"]: r["n"] for r in by_queue_rows if r["outcome"] == "failed"}
     assert set(succeeded) == set(failed) == {None, *(f"queue_{n}" for n in range(1, 6))}
-    assert all(n in (3125, 3126) for n in succeeded.values()), succeeded
+    assert all(n in (3098, 3099, 3100) for n in succeeded.values()), succeeded
     assert all(n in (8333, 8334) for n in failed.values()), failed
 
 
 def pinned_plan(reader: Any, query: str, params: dict[str, Any]) -> str:
-    """EXPLAIN of a dashboard statement, run the way Reader.pinned runs it."""
-    sql = overview_sql(reader, query)
+    """EXPLAIN of a dashboard statement, run by Reader.pinned itself (its settings, its
+    connection): pinned_rows is made to explain the statement instead of running it."""
     if reader.dialect == "sqlite":
-        rows = reader.rows(f"EXPLAIN QUERY PLAN {sql}", params)
+        rows = reader.rows(f"EXPLAIN QUERY PLAN {overview_sql(reader, query)}", params)
         return "\n".join(str(row["detail"]) for row in rows)
-    from bgjobs.db.postgres_connections import pinned_rows
+    from bgjobs.db import postgres_connections
 
-    rows = reader._adapter._run(
-        lambda conn: pinned_rows(conn, f"EXPLAIN {sql}", params), transaction=False
-    )
+    real = postgres_connections.pinned_rows
+
+    def explaining(conn: Any, sql: str, values: Any, **settings: Any) -> Any:
+        return real(conn, f"EXPLAIN {sql}", values, **settings)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(postgres_connections, "pinned_rows", explaining)
+        rows = reader.pinned(query, params)
     return "\n".join(row["QUERY PLAN"] for row in rows)

@@ -13,11 +13,13 @@ FROM jobs GROUP BY queue
 
 -- name: finished_by_queue
 -- Per queue value of the finished tables: jobs succeeded since %(hour_ago)s and
--- failed since %(day_ago)s, each count stopping at %(cap)s rows. The queue
--- values come from a loose index scan (one probe per value); each count is a
--- range of the (queue, time) index. The row comparison is what makes it that
--- range: it bounds only an index that leads with queue, so the planner cannot
--- swap in the time index and filter the whole window by queue, once per queue.
+-- failed since %(day_ago)s, each count reading at most the %(cap)s newest rows;
+-- `oldest` is the oldest row read, which says how far back a capped count reached.
+-- The queue values come from a loose index scan (one probe per value); each
+-- count walks its queue's range of the (queue, time, id) index backwards and
+-- stops at the window's start. The ORDER BY names that index's order: run with
+-- sorts and incremental sorts refused (PostgresReader.pinned), the planner
+-- cannot swap in the time index, filter the whole window by queue and sort.
 WITH RECURSIVE succeeded_queues(queue) AS (
     SELECT min(queue) FROM jobs_succeeded
     UNION ALL
@@ -29,53 +31,64 @@ WITH RECURSIVE succeeded_queues(queue) AS (
     SELECT (SELECT min(queue) FROM jobs_failed WHERE queue > q.queue)
     FROM failed_queues AS q WHERE q.queue IS NOT NULL
 )
-SELECT 'succeeded' AS outcome, q.queue, counted.n
+SELECT 'succeeded' AS outcome, q.queue, counted.n, counted.oldest
 FROM succeeded_queues AS q CROSS JOIN LATERAL (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM jobs_succeeded AS s
-        WHERE (s.queue, s.succeeded_at) >= (q.queue, %(hour_ago)s) AND s.queue <= q.queue
-        LIMIT %(cap)s
-    ) AS bounded
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT s.succeeded_at AS at FROM jobs_succeeded AS s
+        WHERE s.queue = q.queue AND s.succeeded_at >= %(hour_ago)s
+        ORDER BY s.queue DESC, s.succeeded_at DESC, s.id DESC LIMIT %(cap)s
+    ) AS newest
 ) AS counted
 WHERE q.queue IS NOT NULL
 UNION ALL
--- No queue: the ORDER BY is the queue index's order, which the time index
--- could only give by sorting (the pinned plans refuse sorts).
-SELECT 'succeeded', NULL, count(*) FROM (
-    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= %(hour_ago)s
+-- No queue: the same walk, in the part of the index where queue is NULL.
+SELECT 'succeeded', NULL, count(*), min(at) FROM (
+    SELECT succeeded_at AS at FROM jobs_succeeded
+    WHERE queue IS NULL AND succeeded_at >= %(hour_ago)s
     ORDER BY queue DESC, succeeded_at DESC LIMIT %(cap)s
-) AS bounded
+) AS newest
 UNION ALL
-SELECT 'failed', q.queue, counted.n
+SELECT 'failed', q.queue, counted.n, counted.oldest
 FROM failed_queues AS q CROSS JOIN LATERAL (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM jobs_failed AS f
-        WHERE (f.queue, f.failed_at) >= (q.queue, %(day_ago)s) AND f.queue <= q.queue
-        LIMIT %(cap)s
-    ) AS bounded
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT f.failed_at AS at FROM jobs_failed AS f
+        WHERE f.queue = q.queue AND f.failed_at >= %(day_ago)s
+        ORDER BY f.queue DESC, f.failed_at DESC, f.id DESC LIMIT %(cap)s
+    ) AS newest
 ) AS counted
 WHERE q.queue IS NOT NULL
 UNION ALL
-SELECT 'failed', NULL, count(*) FROM (
-    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= %(day_ago)s
+SELECT 'failed', NULL, count(*), min(at) FROM (
+    SELECT failed_at AS at FROM jobs_failed
+    WHERE queue IS NULL AND failed_at >= %(day_ago)s
     ORDER BY queue DESC, failed_at DESC LIMIT %(cap)s
-) AS bounded
+) AS newest
 
 -- name: finished_per_minute
--- Jobs finished per UTC minute since %(since)s: the newest %(cap)s rows of each
--- table at most, walked backwards along its time index.
-SELECT outcome, to_char(minute, 'YYYY-MM-DD HH24:MI') AS minute, n FROM (
-    SELECT 'succeeded' AS outcome,
-           date_trunc('minute', succeeded_at AT TIME ZONE 'UTC') AS minute, count(*) AS n
-    FROM (SELECT succeeded_at FROM jobs_succeeded WHERE succeeded_at >= %(since)s
-          ORDER BY succeeded_at DESC LIMIT %(cap)s) AS newest
-    GROUP BY 2
-    UNION ALL
-    SELECT 'failed', date_trunc('minute', failed_at AT TIME ZONE 'UTC'), count(*)
-    FROM (SELECT failed_at FROM jobs_failed WHERE failed_at >= %(since)s
-          ORDER BY failed_at DESC LIMIT %(cap)s) AS newest
-    GROUP BY 2
-) AS per_minute
+-- Jobs finished in each minute [start, end) of %(starts)s / %(ends)s: at most the
+-- %(cap)s newest rows of a minute are read, walking the time index backwards
+-- from the minute's end; `oldest` is the oldest row read (the summary
+-- estimates a busier minute from the stretch those rows cover).
+WITH minutes(start, stop) AS (
+    SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[])
+)
+SELECT 'succeeded' AS outcome, m.start, counted.n, counted.oldest
+FROM minutes AS m CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT succeeded_at AS at FROM jobs_succeeded
+        WHERE succeeded_at >= m.start AND succeeded_at < m.stop
+        ORDER BY succeeded_at DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
+UNION ALL
+SELECT 'failed', m.start, counted.n, counted.oldest
+FROM minutes AS m CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT failed_at AS at FROM jobs_failed
+        WHERE failed_at >= m.start AND failed_at < m.stop
+        ORDER BY failed_at DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
 
 -- name: scheduled_rows
 SELECT * FROM jobs WHERE scheduled_job IS NOT NULL ORDER BY scheduled_job

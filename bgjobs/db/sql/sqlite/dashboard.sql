@@ -13,9 +13,11 @@ FROM jobs GROUP BY queue
 
 -- name: finished_by_queue
 -- Per queue value of the finished tables: jobs succeeded since :hour_ago and
--- failed since :day_ago, each count stopping at :cap rows. The queue values
--- come from a loose index scan (one probe per value); each count is a range of
--- the covering (queue, time) index.
+-- failed since :day_ago, each count reading at most the :cap newest rows;
+-- `oldest` (only when a count reached :cap) is the oldest row read, which says
+-- how far back the count reached. The queue values come from a loose index
+-- scan (one probe per value); each count is a range of the covering
+-- (queue, time) index, walked backwards.
 WITH RECURSIVE succeeded_queues(queue) AS (
     SELECT min(queue) FROM jobs_succeeded
     UNION ALL
@@ -26,43 +28,74 @@ WITH RECURSIVE succeeded_queues(queue) AS (
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs_failed WHERE queue > q.queue)
     FROM failed_queues AS q WHERE q.queue IS NOT NULL
-)
-SELECT 'succeeded' AS outcome, q.queue, (
-    SELECT count(*) FROM (
-        SELECT 1 FROM jobs_succeeded AS s
-        WHERE s.queue = q.queue AND s.succeeded_at >= :hour_ago LIMIT :cap
+), succeeded_counts(queue, n) AS (
+    SELECT q.queue, (
+        SELECT count(*) FROM (
+            SELECT 1 FROM jobs_succeeded AS s
+            WHERE s.queue IS q.queue AND s.succeeded_at >= :hour_ago LIMIT :cap
+        )
     )
-) AS n
-FROM succeeded_queues AS q WHERE q.queue IS NOT NULL
-UNION ALL
-SELECT 'succeeded', NULL, count(*) FROM (
-    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= :hour_ago LIMIT :cap
-)
-UNION ALL
-SELECT 'failed', q.queue, (
-    SELECT count(*) FROM (
-        SELECT 1 FROM jobs_failed AS f
-        WHERE f.queue = q.queue AND f.failed_at >= :day_ago LIMIT :cap
+    FROM (SELECT queue FROM succeeded_queues WHERE queue IS NOT NULL UNION ALL SELECT NULL) AS q
+), failed_counts(queue, n) AS (
+    SELECT q.queue, (
+        SELECT count(*) FROM (
+            SELECT 1 FROM jobs_failed AS f
+            WHERE f.queue IS q.queue AND f.failed_at >= :day_ago LIMIT :cap
+        )
     )
+    FROM (SELECT queue FROM failed_queues WHERE queue IS NOT NULL UNION ALL SELECT NULL) AS q
 )
-FROM failed_queues AS q WHERE q.queue IS NOT NULL
+SELECT 'succeeded' AS outcome, c.queue, c.n, CASE WHEN c.n >= :cap THEN (
+    SELECT succeeded_at FROM jobs_succeeded AS s
+    WHERE s.queue IS c.queue AND s.succeeded_at >= :hour_ago
+    ORDER BY s.succeeded_at DESC LIMIT 1 OFFSET :cap - 1
+) END AS oldest
+FROM succeeded_counts AS c
 UNION ALL
-SELECT 'failed', NULL, count(*) FROM (
-    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= :day_ago LIMIT :cap
-)
+SELECT 'failed', c.queue, c.n, CASE WHEN c.n >= :cap THEN (
+    SELECT failed_at FROM jobs_failed AS f
+    WHERE f.queue IS c.queue AND f.failed_at >= :day_ago
+    ORDER BY f.failed_at DESC LIMIT 1 OFFSET :cap - 1
+) END
+FROM failed_counts AS c
 
 -- name: finished_per_minute
--- Jobs finished per UTC minute since :since: the newest :cap rows of each table
--- at most, walked backwards along its covering time index.
-SELECT 'succeeded' AS outcome, substr(succeeded_at, 1, 16) AS minute, count(*) AS n FROM (
-    SELECT succeeded_at FROM jobs_succeeded WHERE succeeded_at >= :since
-    ORDER BY succeeded_at DESC LIMIT :cap
-) GROUP BY 2
+-- Jobs finished in each minute [start, end) of :minutes (a JSON array of
+-- [start, end] pairs): at most the :cap newest rows of a minute are counted,
+-- in the covering time index; `oldest` (only when a minute reached :cap) is
+-- the oldest row counted (the summary estimates a busier minute from the
+-- stretch those rows cover).
+WITH minutes(start, stop) AS (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:minutes)
+), succeeded_counts(start, stop, n) AS (
+    SELECT start, stop, (
+        SELECT count(*) FROM (
+            SELECT 1 FROM jobs_succeeded
+            WHERE succeeded_at >= m.start AND succeeded_at < m.stop LIMIT :cap
+        )
+    )
+    FROM minutes AS m
+), failed_counts(start, stop, n) AS (
+    SELECT start, stop, (
+        SELECT count(*) FROM (
+            SELECT 1 FROM jobs_failed WHERE failed_at >= m.start AND failed_at < m.stop LIMIT :cap
+        )
+    )
+    FROM minutes AS m
+)
+SELECT 'succeeded' AS outcome, c.start, c.n, CASE WHEN c.n >= :cap THEN (
+    SELECT succeeded_at FROM jobs_succeeded
+    WHERE succeeded_at >= c.start AND succeeded_at < c.stop
+    ORDER BY succeeded_at DESC LIMIT 1 OFFSET :cap - 1
+) END AS oldest
+FROM succeeded_counts AS c
 UNION ALL
-SELECT 'failed', substr(failed_at, 1, 16), count(*) FROM (
-    SELECT failed_at FROM jobs_failed WHERE failed_at >= :since
-    ORDER BY failed_at DESC LIMIT :cap
-) GROUP BY 2
+SELECT 'failed', c.start, c.n, CASE WHEN c.n >= :cap THEN (
+    SELECT failed_at FROM jobs_failed
+    WHERE failed_at >= c.start AND failed_at < c.stop
+    ORDER BY failed_at DESC LIMIT 1 OFFSET :cap - 1
+) END
+FROM failed_counts AS c
 
 -- name: scheduled_rows
 SELECT * FROM jobs WHERE scheduled_job IS NOT NULL ORDER BY scheduled_job
