@@ -3,6 +3,7 @@
     python bench/dashboard.py              # both databases (starts a throwaway PostgreSQL)
     python bench/dashboard.py --db sqlite --rows 200000 --stats analyzed
     python bench/dashboard.py --postgres-url postgresql://user@host/db   # tables in a temp schema
+    python bench/dashboard.py --spread-hours 0.83   # a busy system: every row in the last 50 min
 
 Fills a database with finished rows spread over the last 48 hours (90%
 succeeded, 10% failed with a traceback; ten job names, five queues and
@@ -210,7 +211,8 @@ def measure(label: str, url: str, rows: int, requests: int, *, analyze: bool) ->
     fill(adapter, rows, now, analyze=analyze)
     state = "analyzed" if analyze else "never analyzed"
     print(
-        f"\n{label}, {state}: {rows:,} finished rows + 10,000 live jobs written in "
+        f"\n{label}, {state}: {rows:,} finished rows over {SPREAD.total_seconds() / 3600:g} h "
+        f"+ 10,000 live jobs written in "
         f"{time.perf_counter() - began:.1f} s; SELECT 1 round trip "
         f"{round_trip_ms(adapter):.3f} ms"
     )
@@ -270,12 +272,20 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10, help="timed requests per page (10)")
     parser.add_argument("--postgres-url", help="use this server instead of starting one")
     parser.add_argument(
+        "--spread-hours",
+        type=float,
+        default=48.0,
+        help="the finished rows' times span this many hours up to now (48)",
+    )
+    parser.add_argument(
         "--stats",
         choices=["never", "analyzed", "both"],
         default="both",
         help="planner statistics of the filled tables (both)",
     )
     args = parser.parse_args()
+    global SPREAD
+    SPREAD = timedelta(hours=args.spread_hours)
     runs: list[tuple[str, Callable[[], Any]]] = []
     if args.db in ("sqlite", "both"):
         runs.append(("SQLite", lambda: _sqlite(args)))
