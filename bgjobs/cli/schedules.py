@@ -27,9 +27,10 @@ def register(subparsers: Any) -> None:
     actions.required = True
     listing = actions.add_parser(
         "list",
-        help="each schedule: its text, in words, its last run and its next fire",
+        help="each schedule: its text, in words, its last run, next fire and if paused",
         description="List every schedule (from code and added at runtime): its key, job "
-        "name, canonical text, the text in English, its last run and outcome, its next fire.",
+        "name, canonical text, the text in English, its last run and outcome, its next fire, "
+        "and whether it is paused.",
     )
     db_options(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
@@ -74,9 +75,9 @@ def register(subparsers: Any) -> None:
     add.add_argument("--json", action="store_true", help="print the stored schedule as JSON")
     add.set_defaults(run=run_add)
     for action, text in (
-        ("remove", "remove a runtime schedule (a run already going finishes)"),
-        ("pause", "stop running a runtime schedule until it is resumed"),
-        ("resume", "resume a paused runtime schedule at its next slot"),
+        ("remove", "remove a schedule added at runtime (a run already going finishes)"),
+        ("pause", "stop running a schedule (from code or added at runtime) until resumed"),
+        ("resume", "resume a paused schedule at its next slot (missed slots do not run)"),
     ):
         change = actions.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
         change.add_argument("key", metavar="KEY", help="the schedule's key")
@@ -145,8 +146,20 @@ def run_change(args: argparse.Namespace) -> int:
             "resume": schedules.resume,
         }[args.action_name]
         done = change(args.key)
-    if not done:
+        from_code = not done and any(row.key == args.key for row in schedules.list())
+    if from_code:
+        # Only remove fails for a schedule that is listed: it is not a runtime one.
+        raise CliError(
+            f"schedule {args.key!r} comes from code (a ScheduledJob), which brings it back "
+            "at every worker start: delete it from the code, or pause it",
+            status=1,
+        )
+    if args.action_name == "remove" and not done:
         raise CliError(f"no schedule added at runtime with key {args.key!r}", status=1)
+    if not done:
+        raise CliError(
+            f"no schedule with key {args.key!r} (from code or added at runtime)", status=1
+        )
     past = {"remove": "removed", "pause": "paused", "resume": "resumed"}[args.action_name]
     print(f"{past} schedule {args.key!r}")
     return 0
@@ -161,7 +174,9 @@ def run_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no schedules")
         return 0
-    columns = ["key", "job", "schedule", "description", "last_run", "outcome", "next_fire"]
+    columns = [
+        "key", "job", "schedule", "description", "last_run", "outcome", "next_fire", "paused"
+    ]  # fmt: skip
     print_table([_list_fields(row) for row in rows], columns)
     return 0
 
@@ -199,6 +214,8 @@ def schedule_record(row: ScheduleRow) -> dict[str, Any]:
         "next_fire": format_time(row.next_fire),
         "running": row.running,
         "last_run": None if row.last_run is None else run_record(row.last_run),
+        "paused": row.paused,
+        "paused_at": None if row.paused_at is None else format_time(row.paused_at),
     }
 
 
@@ -212,6 +229,7 @@ def _list_fields(row: ScheduleRow) -> dict[str, Any]:
         "last_run": None if last is None else last.slot,
         "outcome": None if last is None else last.outcome,
         "next_fire": "running now" if row.running else row.next_fire,
+        "paused": "yes" if row.paused else "no",
     }
 
 

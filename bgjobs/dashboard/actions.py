@@ -71,6 +71,27 @@ def _queue_name(fields: Mapping[str, str]) -> str:
     return name
 
 
+def pause_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
+    """Stop claiming a schedule's runs (from code or added at runtime) until it is resumed."""
+    key = _schedule_key(fields)
+    found = dash.adapter.schedules.pause(key, now=dash.clock.now())
+    return f"{'schedule-paused' if found else 'schedule-missing'}:{key}"
+
+
+def resume_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
+    """Run a paused schedule again from its first slot after now (missed slots do not run)."""
+    key = _schedule_key(fields)
+    found = dash.adapter.schedules.resume(key, now=dash.clock.now())
+    return f"{'schedule-resumed' if found else 'schedule-missing'}:{key}"
+
+
+def _schedule_key(fields: Mapping[str, str]) -> str:
+    key = fields.get("key", "")
+    if not key:
+        raise PageError(400, "no schedule key given")
+    return key
+
+
 def _checked(ids: list[str]) -> list[str]:
     if not ids:
         raise PageError(400, "no job selected")
@@ -86,4 +107,6 @@ ACTIONS: Final[dict[str, ActionHandler]] = {
     "cancel": cancel,
     "pause-queue": pause_queue,
     "resume-queue": resume_queue,
+    "pause-schedule": pause_schedule,
+    "resume-schedule": resume_schedule,
 }

@@ -66,6 +66,7 @@ def create_app(
         Route("/jobs/{job_id}", _page(dash, pages.job), name="job"),
         Route("/failed", _page(dash, pages.failed), name="failed"),
         Route("/scheduled", _page(dash, pages.scheduled), name="scheduled"),
+        Route("/scheduled/{key:path}", _page(dash, pages.schedule), name="schedule"),
         Route("/queues", _page(dash, pages.queues), name="queues"),
         Route("/workers", _page(dash, pages.workers), name="workers"),
         Route("/metrics", _metrics(dash), name="metrics"),

@@ -54,11 +54,21 @@ def number(value: int) -> str:
     return f"{value:,}"
 
 
+#: What a schedule action did, by its `done=verb:key` code.
+SCHEDULE_DONE: Final = {
+    "schedule-paused": "Paused schedule {key}.",
+    "schedule-resumed": "Resumed schedule {key}.",
+    "schedule-missing": "No schedule {key} (removed meanwhile, or its schedule ended).",
+}
+
+
 def done_message(code: str) -> str:
     """The message for `done=verb:count[:missing[:requested]]`, or '' for anything else."""
     verb, _, queue = code.partition(":")
     if verb in ("queue-paused", "queue-resumed") and queue:
         return f"{'Paused' if verb == 'queue-paused' else 'Resumed'} queue {queue}."
+    if verb in SCHEDULE_DONE and queue:  # here `queue` is the schedule's key
+        return SCHEDULE_DONE[verb].format(key=queue)
     parts = code.split(":")
     if len(parts) not in (2, 3, 4) or parts[0] not in DONE_VERBS:
         return ""

@@ -11,6 +11,13 @@ from bgjobs.dashboard.context import Dashboard, PageError, View
 from bgjobs.dashboard.listing import LIST_STATES, CursorError, Filters, ListState, list_jobs
 from bgjobs.dashboard.summaries import queue_summaries, scheduled_rows, throughput
 from bgjobs.db.adapter import FinishedJob
+from bgjobs.db.schedule_records import ScheduleRun
+from bgjobs.db.schedules import Schedules
+
+#: How many of each schedule's last runs the scheduled page shows.
+RECENT_RUNS_SHOWN = 3
+#: How many runs a schedule's own page shows.
+HISTORY_SHOWN = 50
 
 #: Longest job name or queue name a filter accepts.
 MAX_FILTER_CHARS = 200
@@ -83,7 +90,27 @@ def job(dash: Dashboard, request: Request) -> View:
 
 
 def scheduled(dash: Dashboard, request: Request) -> View:
-    return View("scheduled.html", {"rows": scheduled_rows(dash.reader, dash.clock.now())})
+    schedules: Schedules = dash.adapter.schedules
+
+    def recent(key: str) -> list[ScheduleRun]:
+        return schedules.history(key, limit=RECENT_RUNS_SHOWN)
+
+    rows = scheduled_rows(dash.reader, dash.clock.now(), recent)
+    return View("scheduled.html", {"rows": rows})
+
+
+def schedule(dash: Dashboard, request: Request) -> View:
+    """One schedule: what the scheduled page shows of it, and its last HISTORY_SHOWN runs.
+    A schedule that has ended or was removed still shows its history."""
+    key = request.path_params["key"]
+    rows = [row for row in scheduled_rows(dash.reader, dash.clock.now()) if row.key == key]
+    runs = dash.adapter.schedules.history(key, limit=HISTORY_SHOWN)
+    if not rows and not runs:
+        raise PageError(404, f"no schedule with key {key!r} and no history for it")
+    row = rows[0] if rows else None
+    return View(
+        "schedule.html", {"key": key, "row": row, "runs": runs, "history_shown": HISTORY_SHOWN}
+    )
 
 
 def queues(dash: Dashboard, request: Request) -> View:

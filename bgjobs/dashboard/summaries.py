@@ -13,13 +13,14 @@ chart.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 from bgjobs.dashboard.formatting import ago
 from bgjobs.dashboard.reader import Reader
+from bgjobs.db.schedule_records import ScheduleRun
 from bgjobs.errors import BgJobsError
 from bgjobs.schedule import describe, parse
 
@@ -77,7 +78,7 @@ class MinuteCount:
 
 @dataclass(frozen=True, slots=True)
 class ScheduledRow:
-    """A scheduled job's row and what its schedule says."""
+    """A scheduled job's row, what its schedule says, whether it is paused, its last runs."""
 
     key: str
     schedule_text: str
@@ -87,6 +88,13 @@ class ScheduledRow:
     running: bool
     attempts: int
     last_error: str | None
+    paused_at: datetime | None = None  # None: it runs on schedule
+    added_at_runtime: bool = False  # by schedules.add / `bgjobs schedules add`, not from code
+    recent_runs: tuple[ScheduleRun, ...] = ()  # newest first
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
 
 def queue_summaries(
@@ -211,12 +219,16 @@ def _estimate(start: datetime, oldest: datetime, now: datetime) -> int:
     return max(MINUTE_CAP, round(MINUTE_CAP * elapsed / covered))
 
 
-def scheduled_rows(reader: Reader, now: datetime) -> list[ScheduledRow]:
-    """The rows of the scheduled jobs, with their schedule described and the next fires."""
+def scheduled_rows(
+    reader: Reader, now: datetime, history: Callable[[str], list[ScheduleRun]] | None = None
+) -> list[ScheduledRow]:
+    """The rows of the scheduled jobs, with their schedule described and the next fires, and
+    each one's recent runs from `history(key)` (none without it)."""
     rows = []
     for row in reader.named("scheduled_rows", {}):
         text = row["schedule"]
         next_run = reader.read_time(row["available_at"])
+        paused_at = row["paused_at"]
         try:
             policy = parse(text)
             description = describe(policy)
@@ -239,6 +251,9 @@ def scheduled_rows(reader: Reader, now: datetime) -> list[ScheduledRow]:
                 running=row["reserved_by"] is not None,
                 attempts=int(row["attempts"]),
                 last_error=row["last_error"],
+                paused_at=None if paused_at is None else reader.read_time(paused_at),
+                added_at_runtime=bool(row["added_at_runtime"]),
+                recent_runs=() if history is None else tuple(history(row["scheduled_job"])),
             )
         )
     return rows

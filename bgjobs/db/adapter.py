@@ -427,9 +427,12 @@ class Adapter(Protocol):
         """Remove a runtime schedule and its waiting row; False if there is none."""
         ...
 
-    def pause_schedule(self, key: str, *, paused: bool, resume_at: datetime | None) -> bool:
-        """Pause or resume a runtime schedule (a resumed one's waiting row moves to
-        `resume_at`); False if there is none."""
+    def pause_schedule(
+        self, key: str, *, paused: bool, resume_at: datetime | None, now: datetime
+    ) -> bool:
+        """Pause or resume a schedule, from code or added at runtime, in one transaction
+        (a resumed one that was paused has its waiting row moved to `resume_at`, unless
+        None); False if there is no such schedule."""
         ...
 
     def stored_schedules(self) -> list[StoredSchedule]:

@@ -49,8 +49,8 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs_schema": frozenset({"version"}),
     "jobs_schedules": frozenset(
         {
-            "key", "job_name", "schedule", "payload", "misfire", "grace_ms", "paused",
-            "removed", "created_at",
+            "key", "job_name", "schedule", "payload", "misfire", "grace_ms", "removed",
+            "created_at",
         }
     ),
     "jobs_schedule_runs": frozenset(
@@ -58,6 +58,7 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     ),
     "jobs_queues": frozenset({"name", "paused_at", "updated_at"}),
     "jobs_queue_starts": frozenset({"queue", "reserved_at", "total"}),
+    "jobs_schedule_pauses": frozenset({"key", "paused_at"}),
 }  # fmt: skip
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -577,6 +577,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
                 return bool(dict_rows(conn, _Q["get_waiting"], {"id": row["id"]}))
             if not dict_rows(conn, _Q["add_schedule"], params):
                 return False
+            conn.execute(_Q["delete_schedule_pause"], params)  # a new schedule starts active
             conn.execute(_Q["insert_scheduled_jobs"], inserted).fetchall()
             return True
 
@@ -589,19 +590,29 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             if not conn.execute(_Q["remove_schedule"], {"key": key}).rowcount:
                 return False
             conn.execute(_Q["delete_waiting_schedule_row"], {"key": key})
+            conn.execute(_Q["delete_schedule_pause"], {"key": key})  # added again, it runs
             return True
 
         return self._run(remove, transaction=True)
 
-    def pause_schedule(self, key: str, *, paused: bool, resume_at: datetime | None) -> bool:
-        """Pause or resume a runtime schedule (a resumed one's waiting row moves to
-        `resume_at`); False if there is none."""
+    def pause_schedule(
+        self, key: str, *, paused: bool, resume_at: datetime | None, now: datetime
+    ) -> bool:
+        """Pause or resume a schedule, from code or added at runtime, in one transaction
+        (a resumed one that was paused has its waiting row moved to `resume_at`, unless
+        None); False if there is no such schedule."""
+        check_text(key, "schedule key")
+        params = {"key": key, "now": require_aware(now, "now")}
 
         def pause(conn: Conn) -> bool:
-            if not conn.execute(_Q["pause_schedule"], {"key": key, "paused": paused}).rowcount:
+            if not dict_rows(conn, _Q["schedule_exists"], {"key": key}):
                 return False
-            if resume_at is not None:
-                at = {"key": key, "available_at": require_aware(resume_at, "resume_at")}
+            if paused:
+                conn.execute(_Q["insert_schedule_pause"], params)
+                return True
+            was_paused = conn.execute(_Q["delete_schedule_pause"], params).rowcount > 0
+            if was_paused and resume_at is not None:
+                at = {**params, "available_at": require_aware(resume_at, "resume_at")}
                 conn.execute(_Q["move_waiting_schedule_row"], at)
             return True
 

@@ -29,7 +29,8 @@ class ScheduleRun:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleRow:
-    """A schedule as the database holds it: its row in `jobs` and its last history entry."""
+    """A schedule as the database holds it: its row in `jobs`, its last history entry and
+    whether it is paused."""
 
     key: str
     job_name: str
@@ -37,6 +38,12 @@ class ScheduleRow:
     next_fire: datetime  # the row's available_at (a retry's time while it waits to retry)
     running: bool  # a process holds the row now
     last_run: ScheduleRun | None
+    paused_at: datetime | None = None  # when it was paused; None while it runs on schedule
+
+    @property
+    def paused(self) -> bool:
+        """Whether the schedule is paused: its row is not claimed until it is resumed."""
+        return self.paused_at is not None
 
     @property
     def description(self) -> str | None:
@@ -76,6 +83,7 @@ def schedule_row_from_row(row: Mapping[str, Any], read_time: Callable[[Any], Any
         next_fire=read_time(row["available_at"]),
         running=row["reserved_by"] is not None,
         last_run=last,
+        paused_at=None if row["paused_at"] is None else read_time(row["paused_at"]),
     )
 
 

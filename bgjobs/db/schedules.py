@@ -27,8 +27,8 @@ class Schedules:
 
     A schedule added here fires once per slot in whichever process runs a worker for
     its job name (within a second of the slot); removing or pausing it stops it within
-    a second. Schedules from code (ScheduledJob) are listed too, but are changed by
-    deploying code: remove, pause and resume act on runtime schedules only.
+    a second. Schedules from code (ScheduledJob) are listed too and can be paused and
+    resumed like runtime ones; they are changed or removed by deploying code.
     """
 
     def __init__(self, adapter: Adapter) -> None:
@@ -79,23 +79,39 @@ class Schedules:
         return stored
 
     def remove(self, key: str) -> bool:
-        """Remove a runtime schedule; a run already going finishes, no other starts.
-        False if there is no runtime schedule with that key."""
+        """Remove a schedule added at runtime; a run already going finishes, no other starts.
+        False if there is no runtime schedule with that key: a schedule from code cannot be
+        removed here (the next deploy or worker start would bring it back); pause it, or
+        delete its ScheduledJob from the code."""
         return self._adapter.remove_schedule(key)
 
-    def pause(self, key: str) -> bool:
-        """Stop claiming a runtime schedule's runs until resume(); False if there is none."""
-        return self._adapter.pause_schedule(key, paused=True, resume_at=None)
+    def pause(self, key: str, *, now: datetime | None = None) -> bool:
+        """Stop claiming a schedule's runs until resume(), whether it comes from code or was
+        added at runtime; a run already going finishes. The pause is stored on its own, so
+        it lasts across worker restarts and deploys. False if there is no such schedule."""
+        moment = SYSTEM_CLOCK.now() if now is None else now
+        return self._adapter.pause_schedule(key, paused=True, resume_at=None, now=moment)
 
     def resume(self, key: str, *, now: datetime | None = None) -> bool:
-        """Resume a paused runtime schedule at its first slot after now (the slots it
-        missed while paused are not caught up); False if there is none."""
-        stored = next((s for s in self._adapter.stored_schedules() if s.key == key), None)
-        if stored is None:
-            return False
+        """Resume a paused schedule at its first slot after now (the slots it missed while
+        paused are not caught up); True and nothing changed if it was not paused; False if
+        there is no such schedule.
+
+        A schedule from code whose text bgjobs cannot read back (a custom SchedulePolicy)
+        keeps its row's time: its misfire policy then decides about the missed slots."""
         moment = SYSTEM_CLOCK.now() if now is None else now
-        resume_at = parse(stored.schedule_text).next_after(moment)
-        return self._adapter.pause_schedule(key, paused=False, resume_at=resume_at)
+        return self._adapter.pause_schedule(
+            key, paused=False, resume_at=self._first_slot_after(key, moment), now=moment
+        )
+
+    def _first_slot_after(self, key: str, moment: datetime) -> datetime | None:
+        found = self._adapter.get_scheduled_job(key)
+        if found is None:  # no row (it ended, or a removed one's run is finishing): none to move
+            return None
+        try:
+            return parse(found[1]).next_after(moment)
+        except ScheduleValidationError:
+            return None
 
     def added(self) -> list[StoredSchedule]:
         """The schedules added at runtime (not removed), by key, paused ones included."""
@@ -111,7 +127,8 @@ class Schedules:
         return self._adapter.schedule_history(key, limit=limit)
 
     def list(self) -> list[ScheduleRow]:
-        """Every schedule with its row: key, job name, canonical text, next fire, last run."""
+        """Every schedule with its row: key, job name, canonical text, next fire, last run,
+        and whether it is paused."""
         return self._adapter.list_schedules()
 
 

@@ -66,6 +66,7 @@ def test_list_and_history(database_url: str) -> None:
         "last_run",
         "outcome",
         "next_fire",
+        "paused",
     ]
     assert len(lines) == 2 and lines[1].startswith("nightly") and "failed" in lines[1]
 
@@ -117,6 +118,39 @@ def test_add_pause_resume_remove_from_the_command_line(database_url: str) -> Non
         done = run_cli("schedules", action, "eu", *db)
         assert done.returncode == 0 and done.stdout == f"{past} schedule 'eu'\n", done.stderr
     missing = run_cli("schedules", "pause", "eu", *db)
-    assert "no schedule added at runtime with key 'eu'" in assert_one_line_error(missing, 1)
+    message = assert_one_line_error(missing, 1)
+    assert "no schedule with key 'eu' (from code or added at runtime)" in message
     assert adapter.schedules.added() == []
     adapter.close()
+
+
+def test_pause_and_resume_a_schedule_from_code_from_the_command_line(database_url: str) -> None:
+    seed(database_url)
+    db = ("--db", database_url)
+
+    def paused() -> dict[str, bool]:
+        listed = run_cli("schedules", "list", "--json", *db)
+        assert listed.returncode == 0, listed.stderr
+        return {row["key"]: row["paused"] for row in json.loads(listed.stdout)}
+
+    assert paused() == {"hourly": False, "nightly": False}
+    done = run_cli("schedules", "pause", "nightly", *db)
+    assert done.returncode == 0 and done.stdout == "paused schedule 'nightly'\n", done.stderr
+    assert paused() == {"hourly": False, "nightly": True}
+    text = run_cli("schedules", "list", *db)
+    [nightly] = [line for line in text.stdout.splitlines() if line.startswith("nightly")]
+    assert nightly.split()[-1] == "yes"
+    # A schedule from code cannot be removed: the message says why and what to do instead.
+    removed = run_cli("schedules", "remove", "nightly", *db)
+    message = assert_one_line_error(removed, 1)
+    assert "'nightly' comes from code" in message and "pause it" in message
+    done = run_cli("schedules", "resume", "nightly", *db)
+    assert done.returncode == 0 and done.stdout == "resumed schedule 'nightly'\n", done.stderr
+    assert paused() == {"hourly": False, "nightly": False}
+    adapter = adapter_from_url(database_url)
+    try:
+        # Claimed again at its slot (resumed before the slot, it kept its time).
+        due = START + timedelta(days=3)
+        assert adapter.reserve_scheduled_job("nightly", owner="w", now=due) is not None
+    finally:
+        adapter.close()

@@ -116,8 +116,6 @@ def test_every_page_renders_with_data(
     scheduled = text_of(browser, "#live")
     assert "nightly_report" in scheduled and "every 5 minutes" in scheduled
     assert len(browser.find_elements("css selector", "ul.fires li")) == 3
-    if "sqlite" in repr(adapter).lower():
-        screenshot(browser, "scheduled")
 
     browser.get(dashboard_url + "/queues")
     assert "images" in text_of(browser, "#live")

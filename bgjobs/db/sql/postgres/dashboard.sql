@@ -91,4 +91,9 @@ FROM minutes AS m CROSS JOIN LATERAL (
 ) AS counted
 
 -- name: scheduled_rows
-SELECT * FROM jobs WHERE scheduled_job IS NOT NULL ORDER BY scheduled_job
+-- Each schedule's row, whether it is paused, and whether it was added at runtime.
+SELECT j.*, p.paused_at,
+       EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = j.scheduled_job AND NOT s.removed)
+           AS added_at_runtime
+FROM jobs j LEFT JOIN jobs_schedule_pauses p ON p.key = j.scheduled_job
+WHERE j.scheduled_job IS NOT NULL ORDER BY j.scheduled_job

@@ -106,8 +106,9 @@ SELECT * FROM jobs_claim_limited(%(names)s::text[], %(queue)s, %(limit)s, %(owne
 -- name: claim_scheduled_job
 UPDATE jobs SET reserved_at = %(now)s, reserved_by = %(owner)s, attempts = attempts + 1
 WHERE scheduled_job = %(key)s AND reserved_by IS NULL AND available_at <= %(now)s
-  -- a paused runtime schedule is never claimed, so pausing takes effect at once
-  AND NOT EXISTS (SELECT 1 FROM jobs_schedules s WHERE s.key = %(key)s AND s.paused)
+  -- a paused schedule (from code or added at runtime) is never claimed, so pausing
+  -- takes effect at once
+  AND NOT EXISTS (SELECT 1 FROM jobs_schedule_pauses p WHERE p.key = %(key)s)
 RETURNING *
 
 -- name: still_claimed
@@ -463,7 +464,7 @@ SELECT * FROM jobs_schedule_runs WHERE key = %(key)s
 ORDER BY finished_at DESC, id DESC LIMIT %(limit)s
 
 -- name: list_schedules
-SELECT j.scheduled_job, j.name, j.schedule, j.available_at, j.reserved_by,
+SELECT j.scheduled_job, j.name, j.schedule, j.available_at, j.reserved_by, p.paused_at,
        r.id AS r_id, r.key AS r_key, r.slot AS r_slot, r.started_at AS r_started_at,
        r.finished_at AS r_finished_at, r.outcome AS r_outcome, r.error AS r_error,
        r.note AS r_note
@@ -471,6 +472,7 @@ FROM jobs j
 LEFT JOIN LATERAL (
     SELECT * FROM jobs_schedule_runs WHERE key = j.scheduled_job
     ORDER BY finished_at DESC, id DESC LIMIT 1) r ON true
+LEFT JOIN jobs_schedule_pauses p ON p.key = j.scheduled_job
 WHERE j.scheduled_job IS NOT NULL
 ORDER BY j.scheduled_job
 
@@ -494,7 +496,7 @@ INSERT INTO jobs_schedules (key, job_name, schedule, payload, misfire, grace_ms,
 VALUES (%(key)s, %(name)s, %(schedule)s, %(payload)s, %(misfire)s, %(grace_ms)s, %(now)s)
 ON CONFLICT (key) DO UPDATE SET job_name = excluded.job_name, schedule = excluded.schedule,
     payload = excluded.payload, misfire = excluded.misfire, grace_ms = excluded.grace_ms,
-    paused = excluded.paused, removed = excluded.removed, created_at = excluded.created_at
+    removed = excluded.removed, created_at = excluded.created_at
 WHERE jobs_schedules.removed
 RETURNING key
 
@@ -505,18 +507,32 @@ UPDATE jobs_schedules SET removed = true WHERE key = %(key)s AND NOT removed
 -- A running row stays: its outcome moves it, and the tombstone keeps out a next row.
 DELETE FROM jobs WHERE scheduled_job = %(key)s AND reserved_by IS NULL
 
--- name: pause_schedule
-UPDATE jobs_schedules SET paused = %(paused)s WHERE key = %(key)s AND NOT removed
+-- name: schedule_exists
+-- A schedule from code (it has a row) or one added at runtime, unless removed (a
+-- removed one's last run may still hold its row).
+SELECT 1 AS found
+WHERE (EXISTS (SELECT 1 FROM jobs WHERE scheduled_job = %(key)s)
+       OR EXISTS (SELECT 1 FROM jobs_schedules WHERE key = %(key)s AND NOT removed))
+  AND NOT EXISTS (SELECT 1 FROM jobs_schedules WHERE key = %(key)s AND removed)
+
+-- name: insert_schedule_pause
+INSERT INTO jobs_schedule_pauses (key, paused_at) VALUES (%(key)s, %(now)s)
+ON CONFLICT (key) DO NOTHING
+
+-- name: delete_schedule_pause
+DELETE FROM jobs_schedule_pauses WHERE key = %(key)s
 
 -- name: move_waiting_schedule_row
+-- A resumed schedule's row, if its time passed while paused (one due later missed nothing).
 UPDATE jobs SET available_at = %(available_at)s
-WHERE scheduled_job = %(key)s AND reserved_by IS NULL
+WHERE scheduled_job = %(key)s AND reserved_by IS NULL AND available_at <= %(now)s
 
 -- name: schedule_row_exists
 SELECT 1 FROM jobs WHERE scheduled_job = %(key)s
 
 -- name: stored_schedules
-SELECT s.key, s.job_name, s.schedule, s.payload, s.misfire, s.grace_ms, s.paused,
+SELECT s.key, s.job_name, s.schedule, s.payload, s.misfire, s.grace_ms,
+       EXISTS (SELECT 1 FROM jobs_schedule_pauses p WHERE p.key = s.key) AS paused,
        j.available_at, j.reserved_by
 FROM jobs_schedules s LEFT JOIN jobs j ON j.scheduled_job = s.key
 WHERE NOT s.removed
