@@ -114,10 +114,11 @@ class MetricsListener:
 
     def _started(self, event: JobStarted) -> None:
         with self._lock:
-            runs = self._running.get(event.job_id)
-            queue, _ = runs.get(event.attempts, UNSEEN) if runs else UNSEEN
-            if runs is not None:
-                runs[event.attempts] = (queue, time.monotonic())
+            runs = self._running.setdefault(event.job_id, {})
+            queue, _ = runs.get(event.attempts, UNSEEN)
+            runs[event.attempts] = (queue, time.monotonic())  # timed even if its claim was unseen
+            while len(self._running) > MAX_TRACKED_JOBS:
+                self._running.popitem(last=False)
         enqueued = enqueued_at(event.job_id)
         if event.attempts == 1 and enqueued is not None:
             delay = max(0.0, time.time() - enqueued)

@@ -387,6 +387,12 @@ def test_a_run_cancelled_while_running_is_timed() -> None:
     labels = {"queue": "main", "name": "slow"}
     assert registry.get_sample_value("bgjobs_job_run_seconds_count", labels) == 1
     assert registry.get_sample_value("bgjobs_jobs_cancelled_total", labels) == 1
+    # A run whose claim this listener did not see is still timed, under queue "".
+    listener(JobStarted(job_id="k", name="slow", attempts=1))
+    listener(JobCancelled(job_id="k", name="slow", attempts=1, while_running=True))
+    unseen = {"queue": "", "name": "slow"}
+    assert registry.get_sample_value("bgjobs_job_run_seconds_count", unseen) == 1
+    assert listener._running == {}
 
 
 def test_docs_list_every_metric_and_only_those(adapter: Any) -> None:
