@@ -22,6 +22,7 @@ class Bar:
     failed_y: float
     failed_height: float
     title: str
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,9 @@ class Chart:
     total_failed: int
     width: int = WIDTH
     height: int = HEIGHT
+    #: Minutes busier than the chart counts row by row: their bars (and so the
+    #: totals) are estimates.
+    estimated_minutes: int = 0
 
 
 def throughput_chart(counts: list[MinuteCount]) -> Chart:
@@ -52,8 +56,13 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
                 failed_y=round(HEIGHT - ok - bad, 2),
                 failed_height=round(bad, 2),
                 title=(
-                    f"{count.minute:%H:%M} UTC: {count.succeeded} succeeded, {count.failed} failed"
+                    f"{count.minute:%H:%M} UTC: about {count.succeeded:,} succeeded, "
+                    f"{count.failed:,} failed (estimated from the minute's newest rows)"
+                    if count.estimated
+                    else f"{count.minute:%H:%M} UTC: {count.succeeded} succeeded, "
+                    f"{count.failed} failed"
                 ),
+                estimated=count.estimated,
             )
         )
     return Chart(
@@ -61,4 +70,5 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
         peak=peak,
         total_succeeded=sum(c.succeeded for c in counts),
         total_failed=sum(c.failed for c in counts),
+        estimated_minutes=sum(c.estimated for c in counts),
     )

@@ -89,7 +89,9 @@ _SHAPES: Final[dict[ListState, _Shape]] = {
 def list_jobs(reader: Reader, filters: Filters, cursor: str | None) -> Page:
     """One page of jobs in `filters.state`, after `cursor` (CursorError if it is not ours)."""
     sql, params = _statement(reader, filters, cursor)
-    rows = reader.rows(sql, params)
+    # Pinned: on never-analyzed PostgreSQL tables a name+queue filter was planned as a bitmap
+    # of every matching row plus a sort (0.3 s at a million rows) instead of an index walk.
+    rows = reader.pinned_rows(sql, params)
     jobs = [_listed(reader, row) for row in rows[:PAGE_SIZE]]
     more = len(rows) > PAGE_SIZE
     return Page(jobs, _cursor_of(filters.state, jobs[-1]) if more and jobs else None)

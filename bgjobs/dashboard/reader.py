@@ -31,6 +31,16 @@ class Reader(ABC):
         """The rows of the named query `name` of dashboard.sql."""
         return self.rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
 
+    def pinned(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of the named query `name`, written to walk indexes in the order its
+        ORDER BY names, kept on that plan (PostgreSQL: see PostgresReader.pinned)."""
+        return self.rows(load_query_file(self.dialect, "dashboard.sql")[name], params)
+
+    def pinned_rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """The rows of a statement written to walk an index, kept on that plan where the
+        database could choose another (PostgreSQL; SQLite keeps it by itself)."""
+        return self.rows(sql, params)
+
     def scalar(self, name: str, params: Mapping[str, Any]) -> int:
         """The `n` column of the first row of a named counting query."""
         rows = self.named(name, params)
@@ -85,6 +95,43 @@ class PostgresReader(Reader):
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         rows: list[Row] = self._adapter._fetch(sql, params)
+        return rows
+
+    def pinned_rows(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        """Run with the runtime's plan pins (no sequential or bitmap scan, no sort).
+
+        On tables never analyzed (the state a first big load leaves for a
+        while) the planner guesses: for the overview's chart it chose a
+        parallel scan of a million finished rows, for a list filtered by name
+        and queue a bitmap of every matching row and a sort. The pins leave it
+        the index walks the statements are written for; they end with the
+        statement.
+        """
+        return self._run_pinned(sql, params, sorting=True)
+
+    def pinned(self, name: str, params: Mapping[str, Any]) -> list[Row]:
+        """As `pinned_rows`, and without incremental sorts either.
+
+        The overview's statements name the order of the index they must walk:
+        a queue's newest rows by (queue, time, id), which only the (queue,
+        time, id) index gives without sorting. With incremental sorts allowed
+        the planner could still walk the time index, filter by queue and
+        re-sort ties, reading every queue's rows once per queue.
+        """
+        sql = load_query_file(self.dialect, "dashboard.sql")[name]
+        return self._run_pinned(sql, params, sorting=False)
+
+    def _run_pinned(self, sql: str, params: Mapping[str, Any], *, sorting: bool) -> list[Row]:
+        from bgjobs.db.postgres_connections import PIN_PLANS, pinned_rows  # the postgres extra
+
+        settings = PIN_PLANS
+        if not sorting:
+            settings = settings.replace(
+                ";\n", ", set_config('enable_incremental_sort', 'off', true);\n"
+            )
+        rows: list[Row] = self._adapter._run(
+            lambda conn: pinned_rows(conn, sql, params, settings=settings), transaction=False
+        )
         return rows
 
     def bind_time(self, moment: datetime) -> Any:

@@ -1,37 +1,50 @@
 """What the overview, queues and scheduled pages show, read with bounded, indexed queries.
 
-Counts over the finished tables (which may hold millions of rows) are bounded:
-each reads at most COUNT_CAP index entries and says when it stopped there, so
-a refresh every few seconds never turns into a scan of the whole history.
+Counts over the finished tables (which may hold millions of rows) are bounded,
+so a refresh every few seconds never turns into a scan of the hour or the day:
+a queue's count reads at most COUNT_CAP index entries and, when it stops there,
+says how far back it reached ("10,000+ in 2 h"); a minute of the chart reads
+at most MINUTE_CAP and, past that, is estimated from the stretch of the minute
+those rows cover. The overview costs a fixed number of statements whatever
+the number of queues: the live counts, the recent counts of every queue, the
+chart.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
+from bgjobs.dashboard.formatting import ago
 from bgjobs.dashboard.reader import Reader
 from bgjobs.db.schedule_records import ScheduleRun
 from bgjobs.errors import BgJobsError
 from bgjobs.schedule import describe, parse
 
-#: The most rows a bounded count reads; more shows as "100,000+".
-COUNT_CAP: Final = 100_000
+#: The most rows a queue's count reads (per outcome); more shows as "10,000+ in 2 h".
+COUNT_CAP: Final = 10_000
+#: The most rows the chart reads per minute and table; a busier minute is estimated.
+MINUTE_CAP: Final = 500
 #: How many fire times the scheduled page lists after the next run.
 FIRES_SHOWN: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
 class BoundedCount:
-    """A count that stopped at a cap: `capped` means "at least `value`"."""
+    """A count that stopped at a cap: `capped` means "at least `value`", all of them
+    newer than `reached` (the oldest row counted)."""
 
     value: int
     capped: bool
+    reached: str = ""  # how far back a capped count reached: "2 h", "35 min"
 
     def __str__(self) -> str:
-        return f"{self.value:,}+" if self.capped else f"{self.value:,}"
+        if not self.capped:
+            return f"{self.value:,}"
+        return f"{self.value:,}+ in {self.reached}" if self.reached else f"{self.value:,}+"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +63,17 @@ class QueueSummary:
 
 @dataclass(frozen=True, slots=True)
 class MinuteCount:
-    """Jobs finished in one minute of the throughput chart."""
+    """Jobs finished in one minute of the throughput chart.
+
+    `estimated` is True when more than MINUTE_CAP jobs finished in the minute:
+    the counts are then the rate of its newest MINUTE_CAP rows times the
+    minute's length, not a count.
+    """
 
     minute: datetime
     succeeded: int
     failed: int
+    estimated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +106,10 @@ def queue_summaries(
     live = {
         row["queue"]: row for row in reader.named("queue_counts", {"now": reader.bind_time(now)})
     }
-    names: set[str | None] = set(live) | set(configured)
-    for query in ("succeeded_queues", "failed_queues"):
-        names.update(row["queue"] for row in reader.named(query, {}))
+    recent = _recent_by_queue(reader, now)
+    names: set[str | None] = set(live) | set(configured) | {queue for _, queue in recent}
     names.add(None)
+    none = BoundedCount(0, capped=False)
     summaries = []
     for queue in sorted(names, key=lambda name: (name is not None, name or "")):
         row = live.get(queue, {})
@@ -100,14 +119,36 @@ def queue_summaries(
             due=int(row.get("due") or 0),
             running=int(row.get("running") or 0),
             scheduled=int(row.get("scheduled") or 0),
-            succeeded_last_hour=_count_since(reader, "succeeded", queue, now - timedelta(hours=1)),
-            failed_last_day=_count_since(reader, "failed", queue, now - timedelta(days=1)),
+            succeeded_last_hour=recent.get(("succeeded", queue), none),
+            failed_last_day=recent.get(("failed", queue), none),
             paused=None if queue is None else configured.get(queue, False),
         )
         if queue is None and not _has_any(summary) and len(names) > 1:
             continue  # nobody enqueues without a queue here: no row for it
         summaries.append(summary)
     return summaries
+
+
+def _recent_by_queue(reader: Reader, now: datetime) -> dict[tuple[str, str | None], BoundedCount]:
+    """(outcome, queue) -> jobs succeeded in the last hour or failed in the last day.
+
+    "The last hour" is the chart's: from the start of its first minute, so the
+    queues' succeeded counts add up to the chart's total.
+    """
+    params = {
+        "hour_ago": reader.bind_time(chart_start(now)),
+        "day_ago": reader.bind_time(now - timedelta(days=1)),
+        "cap": COUNT_CAP,
+    }
+    counts = {}
+    for row in reader.pinned("finished_by_queue", params):
+        value = int(row["n"])
+        capped = value >= COUNT_CAP
+        reached = ""
+        if capped and row["oldest"] is not None:
+            reached = ago(reader.read_time(row["oldest"]), now).removesuffix(" ago")
+        counts[(row["outcome"], row["queue"])] = BoundedCount(value, capped, reached)
+    return counts
 
 
 def _has_any(summary: QueueSummary) -> bool:
@@ -120,28 +161,62 @@ def _has_any(summary: QueueSummary) -> bool:
     )
 
 
-def _count_since(reader: Reader, table: str, queue: str | None, since: datetime) -> BoundedCount:
-    which = "no_queue" if queue is None else "in_queue"
-    params = {"queue": queue, "since": reader.bind_time(since), "cap": COUNT_CAP}
-    value = reader.scalar(f"count_{table}_since_{which}", params)
-    return BoundedCount(value, capped=value >= COUNT_CAP)
+def chart_start(now: datetime, minutes: int = 60) -> datetime:
+    """The start of the chart's first minute: `minutes` whole minutes, the current one last."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
 
 
 def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteCount]:
     """Jobs finished per minute over the last `minutes` minutes, oldest first, gaps as zeros."""
-    current = now.replace(second=0, microsecond=0)
-    first = current - timedelta(minutes=minutes - 1)
-    params = {"since": reader.bind_time(first)}
-    succeeded = {
-        row["minute"]: int(row["n"]) for row in reader.named("succeeded_per_minute", params)
-    }
-    failed = {row["minute"]: int(row["n"]) for row in reader.named("failed_per_minute", params)}
+    first = chart_start(now, minutes)
+    starts = [first + timedelta(minutes=step) for step in range(minutes)]
+    params = minute_params(reader, starts)
+    found: dict[tuple[str, datetime], tuple[int, bool]] = {}
+    for row in reader.pinned("finished_per_minute", params):
+        start = reader.read_time(row["start"])
+        n = int(row["n"])
+        if n >= MINUTE_CAP and row["oldest"] is not None:
+            found[(row["outcome"], start)] = (
+                _estimate(start, reader.read_time(row["oldest"]), now),
+                True,
+            )
+        else:
+            found[(row["outcome"], start)] = (n, False)
     counts = []
-    for step in range(minutes):
-        minute = first + timedelta(minutes=step)
-        key = minute.strftime("%Y-%m-%d %H:%M")
-        counts.append(MinuteCount(minute, succeeded.get(key, 0), failed.get(key, 0)))
+    for start in starts:
+        succeeded, ok_estimated = found.get(("succeeded", start), (0, False))
+        failed, bad_estimated = found.get(("failed", start), (0, False))
+        counts.append(MinuteCount(start, succeeded, failed, ok_estimated or bad_estimated))
     return counts
+
+
+def minute_params(reader: Reader, starts: list[datetime]) -> dict[str, Any]:
+    """The parameters of finished_per_minute for the minutes that begin at `starts`."""
+    bounds = [
+        (reader.bind_time(start), reader.bind_time(start + timedelta(minutes=1)))
+        for start in starts
+    ]
+    if reader.dialect == "sqlite":  # one JSON array of [start, end] pairs
+        return {"minutes": json.dumps(bounds), "cap": MINUTE_CAP}
+    return {  # two arrays
+        "starts": [start for start, _ in bounds],
+        "ends": [end for _, end in bounds],
+        "cap": MINUTE_CAP,
+    }
+
+
+def _estimate(start: datetime, oldest: datetime, now: datetime) -> int:
+    """Jobs in the minute from `start`, from its newest MINUTE_CAP rows reaching back to `oldest`.
+
+    Those rows cover [oldest, end of the minute or now): the minute's count is
+    their rate times the part of the minute that has passed.
+    """
+    stop = min(start + timedelta(minutes=1), now)
+    covered = (stop - oldest).total_seconds()
+    elapsed = (stop - start).total_seconds()
+    if covered <= 0:
+        return MINUTE_CAP
+    return max(MINUTE_CAP, round(MINUTE_CAP * elapsed / covered))
 
 
 def scheduled_rows(

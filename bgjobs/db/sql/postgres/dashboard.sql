@@ -11,56 +11,84 @@ SELECT queue,
        count(*) FILTER (WHERE scheduled_job IS NOT NULL) AS scheduled
 FROM jobs GROUP BY queue
 
--- name: succeeded_queues
--- The distinct queue values of a finished table by a loose index scan: one
--- index probe per queue value instead of a pass over every row.
-WITH RECURSIVE q(queue) AS (
+-- name: finished_by_queue
+-- Per queue value of the finished tables: jobs succeeded since %(hour_ago)s and
+-- failed since %(day_ago)s, each count reading at most the %(cap)s newest rows;
+-- `oldest` is the oldest row read, which says how far back a capped count reached.
+-- The queue values come from a loose index scan (one probe per value); each
+-- count walks its queue's range of the (queue, time, id) index backwards and
+-- stops at the window's start. The ORDER BY names that index's order: run with
+-- sorts and incremental sorts refused (PostgresReader.pinned), the planner
+-- cannot swap in the time index, filter the whole window by queue and sort.
+WITH RECURSIVE succeeded_queues(queue) AS (
     SELECT min(queue) FROM jobs_succeeded
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs_succeeded WHERE queue > q.queue)
-    FROM q WHERE q.queue IS NOT NULL
-)
-SELECT queue FROM q WHERE queue IS NOT NULL
-
--- name: failed_queues
-WITH RECURSIVE q(queue) AS (
+    FROM succeeded_queues AS q WHERE q.queue IS NOT NULL
+), failed_queues(queue) AS (
     SELECT min(queue) FROM jobs_failed
     UNION ALL
     SELECT (SELECT min(queue) FROM jobs_failed WHERE queue > q.queue)
-    FROM q WHERE q.queue IS NOT NULL
+    FROM failed_queues AS q WHERE q.queue IS NOT NULL
 )
-SELECT queue FROM q WHERE queue IS NOT NULL
+SELECT 'succeeded' AS outcome, q.queue, counted.n, counted.oldest
+FROM succeeded_queues AS q CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT s.succeeded_at AS at FROM jobs_succeeded AS s
+        WHERE s.queue = q.queue AND s.succeeded_at >= %(hour_ago)s
+        ORDER BY s.queue DESC, s.succeeded_at DESC, s.id DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
+WHERE q.queue IS NOT NULL
+UNION ALL
+-- No queue: the same walk, in the part of the index where queue is NULL.
+SELECT 'succeeded', NULL, count(*), min(at) FROM (
+    SELECT succeeded_at AS at FROM jobs_succeeded
+    WHERE queue IS NULL AND succeeded_at >= %(hour_ago)s
+    ORDER BY queue DESC, succeeded_at DESC LIMIT %(cap)s
+) AS newest
+UNION ALL
+SELECT 'failed', q.queue, counted.n, counted.oldest
+FROM failed_queues AS q CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT f.failed_at AS at FROM jobs_failed AS f
+        WHERE f.queue = q.queue AND f.failed_at >= %(day_ago)s
+        ORDER BY f.queue DESC, f.failed_at DESC, f.id DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
+WHERE q.queue IS NOT NULL
+UNION ALL
+SELECT 'failed', NULL, count(*), min(at) FROM (
+    SELECT failed_at AS at FROM jobs_failed
+    WHERE queue IS NULL AND failed_at >= %(day_ago)s
+    ORDER BY queue DESC, failed_at DESC LIMIT %(cap)s
+) AS newest
 
--- name: count_succeeded_since_in_queue
--- Bounded: at most %(cap)s index entries are read, however busy the queue is.
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_succeeded
-    WHERE queue = %(queue)s AND succeeded_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: count_succeeded_since_no_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_succeeded WHERE queue IS NULL AND succeeded_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: count_failed_since_in_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_failed WHERE queue = %(queue)s AND failed_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: count_failed_since_no_queue
-SELECT count(*) AS n FROM (
-    SELECT 1 FROM jobs_failed WHERE queue IS NULL AND failed_at >= %(since)s LIMIT %(cap)s
-) AS bounded
-
--- name: succeeded_per_minute
--- A range of jobs_succeeded_at: the rows of the last hour only.
-SELECT to_char(succeeded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
-FROM jobs_succeeded WHERE succeeded_at >= %(since)s GROUP BY 1
-
--- name: failed_per_minute
-SELECT to_char(failed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') AS minute, count(*) AS n
-FROM jobs_failed WHERE failed_at >= %(since)s GROUP BY 1
+-- name: finished_per_minute
+-- Jobs finished in each minute [start, end) of %(starts)s / %(ends)s: at most the
+-- %(cap)s newest rows of a minute are read, walking the time index backwards
+-- from the minute's end; `oldest` is the oldest row read (the summary
+-- estimates a busier minute from the stretch those rows cover).
+WITH minutes(start, stop) AS (
+    SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[])
+)
+SELECT 'succeeded' AS outcome, m.start, counted.n, counted.oldest
+FROM minutes AS m CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT succeeded_at AS at FROM jobs_succeeded
+        WHERE succeeded_at >= m.start AND succeeded_at < m.stop
+        ORDER BY succeeded_at DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
+UNION ALL
+SELECT 'failed', m.start, counted.n, counted.oldest
+FROM minutes AS m CROSS JOIN LATERAL (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
+        SELECT failed_at AS at FROM jobs_failed
+        WHERE failed_at >= m.start AND failed_at < m.stop
+        ORDER BY failed_at DESC LIMIT %(cap)s
+    ) AS newest
+) AS counted
 
 -- name: scheduled_rows
 -- Each schedule's row, whether it is paused, and whether it was added at runtime.
