@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from bgjobs.dashboard.summaries import MinuteCount
@@ -36,6 +37,9 @@ class Chart:
     #: Minutes busier than the chart counts row by row: their bars (and so the
     #: totals) are estimates.
     estimated_minutes: int = 0
+    #: The first and the last minute shown, for the time axis under the bars.
+    first_minute: datetime | None = None
+    last_minute: datetime | None = None
 
 
 def throughput_chart(counts: list[MinuteCount]) -> Chart:
@@ -71,4 +75,6 @@ def throughput_chart(counts: list[MinuteCount]) -> Chart:
         total_succeeded=sum(c.succeeded for c in counts),
         total_failed=sum(c.failed for c in counts),
         estimated_minutes=sum(c.estimated for c in counts),
+        first_minute=counts[0].minute if counts else None,
+        last_minute=counts[-1].minute if counts else None,
     )

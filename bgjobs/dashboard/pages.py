@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import cast
 
 from starlette.requests import Request
@@ -124,8 +125,19 @@ def _configured_queues(dash: Dashboard) -> dict[str, bool]:
     return {row.name: row.paused for row in dash.adapter.list_queues()}
 
 
+#: A heartbeat older than this is shown as late. The dashboard does not know each
+#: process's lease; this is the default one, after which a process's jobs are rescued.
+LATE_HEARTBEAT = timedelta(seconds=30)
+
+
 def workers(dash: Dashboard, request: Request) -> View:
-    return View("workers.html", {"workers": dash.adapter.list_workers()})
+    now = dash.clock.now()
+    listed = dash.adapter.list_workers()
+    late = {w.id for w in listed if now - w.heartbeat_at > LATE_HEARTBEAT}
+    return View(
+        "workers.html",
+        {"workers": listed, "late": late, "late_seconds": int(LATE_HEARTBEAT.total_seconds())},
+    )
 
 
 def login(dash: Dashboard, request: Request) -> View:

@@ -272,7 +272,7 @@ def test_a_succeeded_job_shows_its_result(browser: Any, dashboard_url: str, adap
 
 
 def test_pause_and_resume_clicks_change_the_queue(
-    browser: Any, dashboard_url: str, adapter: Any
+    browser: Any, dashboard_url: str, adapter: Any, screenshot: Any
 ) -> None:
     from datetime import UTC, datetime
 
@@ -283,6 +283,8 @@ def test_pause_and_resume_clicks_change_the_queue(
     flash(browser, "Paused queue images.")
     assert adapter.paused_queues() == ["images"]
     assert text_of(browser, "tr[data-queue=images] td.state").startswith("paused")
+    if "sqlite" in repr(adapter).lower():
+        screenshot(browser, "queues")
     click(browser, "tr[data-queue=images] button[data-queue-action=resume]")
     flash(browser, "Resumed queue images.")
     assert adapter.paused_queues() == []
