@@ -65,10 +65,7 @@ def resume_queue(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> 
 
 
 def _queue_name(fields: Mapping[str, str]) -> str:
-    name = fields.get("queue", "")
-    if not name:
-        raise PageError(400, "no queue given")
-    return name
+    return _required(fields, "queue", "no queue given")
 
 
 def pause_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
@@ -86,10 +83,15 @@ def resume_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) 
 
 
 def _schedule_key(fields: Mapping[str, str]) -> str:
-    key = fields.get("key", "")
-    if not key:
-        raise PageError(400, "no schedule key given")
-    return key
+    return _required(fields, "key", "no schedule key given")
+
+
+def _required(fields: Mapping[str, str], name: str, missing: str) -> str:
+    """A form field that must be there and not empty; 400 with `missing` otherwise."""
+    value = fields.get(name, "")
+    if not value:
+        raise PageError(400, missing)
+    return value
 
 
 def _checked(ids: list[str]) -> list[str]:
