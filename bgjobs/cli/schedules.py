@@ -13,7 +13,7 @@ from bgjobs.cli.db_commands import admin_adapter, db_options, print_table
 from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun
 from bgjobs.db.schedules import MAX_HISTORY
 from bgjobs.errors import PayloadError
-from bgjobs.runtime.misfire import DEFAULT_GRACE, MISFIRE_KINDS
+from bgjobs.misfire import DEFAULT_GRACE, MISFIRE_KINDS
 from bgjobs.schedule import ScheduleValidationError
 
 MAX_GRACE_SECONDS = 366 * 86400

@@ -10,7 +10,7 @@ from bgjobs.clock import SYSTEM_CLOCK
 from bgjobs.db.schedule_records import ScheduleRow, ScheduleRun, StoredSchedule
 from bgjobs.errors import BgJobsError, ConfigurationError
 from bgjobs.jobs import encode_payload
-from bgjobs.runtime.misfire import DEFAULT_GRACE, MisfireKind, MisfirePolicy
+from bgjobs.misfire import DEFAULT_GRACE, MisfireKind, MisfirePolicy
 from bgjobs.schedule import ScheduleValidationError, parse
 from bgjobs.schedule.policy import SchedulePolicy
 

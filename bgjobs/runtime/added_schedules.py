@@ -18,11 +18,11 @@ from datetime import timedelta
 from bgjobs.db.schedule_records import StoredSchedule
 from bgjobs.events import Listener
 from bgjobs.jobs import Job, Worker
+from bgjobs.misfire import MisfirePolicy
 from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.executor import Executor
-from bgjobs.runtime.misfire import MisfirePolicy
 from bgjobs.runtime.scheduler import ResolvedScheduledJob, ScheduledRunner
 from bgjobs.schedule import parse
 

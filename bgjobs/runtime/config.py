@@ -15,8 +15,8 @@ from bgjobs.db.adapter import QueueLimits
 from bgjobs.errors import ConfigurationError
 from bgjobs.events import Listener
 from bgjobs.jobs import Worker, encode_payload
+from bgjobs.misfire import DEFAULT_GRACE, DEFAULT_MISFIRE, MisfireKind, MisfirePolicy
 from bgjobs.retry import Backoff, as_backoff, default_backoff
-from bgjobs.runtime.misfire import DEFAULT_GRACE, DEFAULT_MISFIRE, MisfireKind, MisfirePolicy
 from bgjobs.schedule.policy import SchedulePolicy
 
 DEFAULT_MAX_RETRIES = 3

@@ -23,11 +23,11 @@ from bgjobs.events import (
     ScheduleMisfired,
 )
 from bgjobs.jobs import Job, Worker, decode_payload
+from bgjobs.misfire import MAX_CATCH_UP, Misfire, MisfirePolicy, decide
 from bgjobs.retry import Backoff
 from bgjobs.runtime.completer import Completer
 from bgjobs.runtime.context import RuntimeContext
 from bgjobs.runtime.executor import Executor, RunPolicy
-from bgjobs.runtime.misfire import MAX_CATCH_UP, Misfire, MisfirePolicy, decide
 from bgjobs.runtime.outcomes import lease_of
 from bgjobs.schedule.model import Interval
 from bgjobs.schedule.policy import SchedulePolicy

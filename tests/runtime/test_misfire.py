@@ -10,7 +10,7 @@ from bgjobs import FakeClock, Job, ScheduledJob, Worker
 from bgjobs.db.adapter import Adapter
 from bgjobs.errors import ConfigurationError
 from bgjobs.events import ScheduledRunSkipped, ScheduleMisfired
-from bgjobs.runtime.misfire import MAX_CATCH_UP, MisfirePolicy, count_slots, decide
+from bgjobs.misfire import MAX_CATCH_UP, MisfirePolicy, count_slots, decide
 from bgjobs.schedule import Interval, parse
 from tests.runtime.test_runtime import Recorder, builder_for
 
