@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +43,9 @@ class Handling:
     retry_backoff: Backoff
     listeners: tuple[Listener, ...]
     job_timeout: timedelta | None = None
+    #: How many runtime-schedule runs of this job name may go at once in this process:
+    #: the declaring Queue's max_concurrent_jobs (1 for a ScheduledJob's worker).
+    max_concurrent: int = 1
 
 
 class AddedSchedules:
@@ -62,6 +66,7 @@ class AddedSchedules:
         self._handling = handling
         self._runners: dict[str, tuple[StoredSchedule, ScheduledRunner]] = {}
         self._runs: dict[str, threading.Thread] = {}  # key -> the thread running its slot
+        self._going: Counter[str] = Counter()  # job name -> runs going in this process
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -74,9 +79,11 @@ class AddedSchedules:
                 self._wake.clear()
         finally:
             # The runtime's stop waits for this service: it must not return while a
-            # run is still going, or its outcome would race the shutdown.
-            for thread in self._run_threads():
-                thread.join()
+            # run is still going, or its outcome would race the shutdown. (After a crash
+            # the supervisor restarts the service at once; the runs go on meanwhile.)
+            if context.stopping.is_set():
+                for thread in self._run_threads():
+                    thread.join()
 
     def run_due(self, *, draining: bool = False) -> int:
         """Claim and run every due schedule this process handles; returns how many ran."""
@@ -98,24 +105,31 @@ class AddedSchedules:
             if draining:
                 ran += runner.drain_row()
             else:
-                ran += self._start_run(schedule.key, runner)
+                ran += self._start_run(schedule, runner)
         return ran
 
-    def _start_run(self, key: str, runner: ScheduledRunner) -> int:
-        """Claim and run `key`'s due slot on a thread of its own, unless one is still going."""
+    def _start_run(self, schedule: StoredSchedule, runner: ScheduledRunner) -> int:
+        """Claim and run a due slot on a thread of its own, unless the key's previous run
+        is still going or its job name already has as many runs going as its queue allows
+        (then the slot is left for another process, or for this one's next poll)."""
+        key, name = schedule.key, schedule.job_name
+        limit = self._handling[name].max_concurrent
         with self._lock:
             going = self._runs.get(key)
             if going is not None and going.is_alive():
                 return 0
+            if self._going[name] >= limit:
+                return 0
             thread = threading.Thread(
-                target=self._run_slot, args=(key, runner), name=f"bgjobs-schedule:{key}"
+                target=self._run_slot, args=(key, name, runner), name=f"bgjobs-schedule:{key}"
             )
             thread.daemon = True
             self._runs[key] = thread
+            self._going[name] += 1
             thread.start()
         return 1
 
-    def _run_slot(self, key: str, runner: ScheduledRunner) -> None:
+    def _run_slot(self, key: str, name: str, runner: ScheduledRunner) -> None:
         try:
             runner.tick()
         except Exception:
@@ -124,6 +138,7 @@ class AddedSchedules:
             logger.exception("runtime schedule %r: the run failed outside its handler", key)
         finally:
             with self._lock:
+                self._going[name] -= 1
                 if self._runs.get(key) is threading.current_thread():
                     del self._runs[key]
 

@@ -226,6 +226,7 @@ def _handling(
                     queue.retry_backoff,
                     queue.listeners,
                     queue.job_timeout,
+                    queue.max_concurrent_jobs,
                 ),
             )
     for item in scheduled:

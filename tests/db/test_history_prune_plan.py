@@ -36,6 +36,17 @@ SELECT 'run-' || lpad(i::text, 8, '0'), 'key-' || mod(i, 500), ?, ?, ?,
 FROM generate_series(1, ?) AS i
 """
 
+_NEWER_SQLITE = """
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 499)
+INSERT INTO jobs_schedule_runs (id, key, slot, started_at, finished_at, outcome)
+SELECT printf('newer-%d', i), printf('key-%d', i), ?, ?, ?, 'succeeded' FROM n
+"""
+
+_NEWER_POSTGRES = """
+INSERT INTO jobs_schedule_runs (id, key, slot, started_at, finished_at, outcome)
+SELECT 'newer-' || i, 'key-' || i, ?, ?, ?, 'succeeded' FROM generate_series(0, 499) AS i
+"""
+
 STATEMENTS = {
     "prune_schedule_runs_succeeded": "jobs_schedule_runs_kept_time",
     "prune_schedule_runs_failed": "jobs_schedule_runs_failed_time",
@@ -55,6 +66,13 @@ def test_the_history_prunes_walk_their_partial_indexes(
     else:
         stamp = to_sqlite_time(T0)
         raw_rows(database_url, _FILL_SQLITE, [ENTRIES, stamp, stamp, stamp])
+    # A newer run for every key: the old entries are not the keys' newest, so they may go.
+    newer = T0 + timedelta(hours=1)
+    if postgres:
+        raw_rows(database_url, _NEWER_POSTGRES, [newer, newer, newer])
+    else:
+        stamp = to_sqlite_time(newer)
+        raw_rows(database_url, _NEWER_SQLITE, [stamp, stamp, stamp])
     if analyzed:
         raw_rows(database_url, "ANALYZE")
     for name, index in STATEMENTS.items():

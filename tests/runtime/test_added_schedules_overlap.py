@@ -47,3 +47,33 @@ def test_a_long_run_of_one_schedule_does_not_hold_up_another(adapter: Adapter) -
         bg.stop()
     [last_long, *_] = adapter.schedules.history("long")
     assert last_long.outcome == "succeeded"
+
+
+def test_runs_of_one_job_name_keep_to_their_queue_s_concurrency(adapter: Adapter) -> None:
+    lock = threading.Lock()
+    going = [0]
+    peak = [0]
+    runs: list[str] = []
+
+    def exclusive(job: Job) -> None:
+        # Something that must not run twice at once in a process: its queue says so.
+        with lock:
+            going[0] += 1
+            peak[0] = max(peak[0], going[0])
+        time.sleep(0.3)
+        with lock:
+            going[0] -= 1
+            runs.append(str(job.scheduled_job))
+
+    for key in ("a", "b", "c"):
+        adapter.schedules.add(key, "every 1 second", "exclusive")
+    queue = quick_queue(exclusive=exclusive).with_max_concurrent_jobs(1)
+    bg = builder_for(adapter).with_queue(queue).build()
+    try:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while len(set(runs)) < 3 or len(runs) < 6:
+            assert time.monotonic() < deadline, f"runs so far: {runs}"
+            time.sleep(0.05)
+    finally:
+        bg.stop()
+    assert peak[0] == 1, f"{peak[0]} runs of 'exclusive' went at once"

@@ -42,6 +42,11 @@ def test_the_adapter_prunes_old_entries_of_one_outcome(adapter: Adapter) -> None
     assert [run.outcome for run in adapter.schedules.history("hourly")] == ["failed", "failed"]
     assert adapter.prune_schedule_runs("failed", older_than=cutoff) == 1
     assert [run.outcome for run in adapter.schedules.history("hourly")] == ["failed"]
+    # However old, a schedule's newest entry stays: it is what `list()` shows as the last run.
+    much_later = START + timedelta(days=30)
+    assert adapter.prune_schedule_runs("failed", older_than=much_later) == 0
+    [row] = adapter.schedules.list()
+    assert row.last_run is not None and row.last_run.outcome == "failed"
     with pytest.raises(ValueError, match="state"):
         adapter.prune_schedule_runs("skipped", older_than=cutoff)  # type: ignore[arg-type]
 

@@ -299,15 +299,21 @@ DELETE FROM jobs_failed WHERE id IN (
 -- history never analyzed the planner would bitmap-scan and sort every old entry
 -- for each batch.
 DELETE FROM jobs_schedule_runs WHERE id IN (
-    SELECT id FROM jobs_schedule_runs
+    SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome <> 'failed' AND finished_at < %(older_than)s
+      -- a key's newest entry stays: it is the schedule's last run, whatever its age
+      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
     ORDER BY finished_at LIMIT %(batch_size)s
 ) RETURNING id
 
 -- name: prune_schedule_runs_failed
 DELETE FROM jobs_schedule_runs WHERE id IN (
-    SELECT id FROM jobs_schedule_runs
+    SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome = 'failed' AND finished_at < %(older_than)s
+      -- a key's newest entry stays: it is the schedule's last run, whatever its age
+      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
     ORDER BY finished_at LIMIT %(batch_size)s
 ) RETURNING id
 

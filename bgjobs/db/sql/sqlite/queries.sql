@@ -207,15 +207,21 @@ DELETE FROM jobs_failed WHERE id IN (
 -- History entries of runs that succeeded and of skipped slots (the partial index
 -- jobs_schedule_runs_kept_time has exactly these).
 DELETE FROM jobs_schedule_runs WHERE id IN (
-    SELECT id FROM jobs_schedule_runs
+    SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome <> 'failed' AND finished_at < :older_than
+      -- a key's newest entry stays: it is the schedule's last run, whatever its age
+      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
     ORDER BY finished_at LIMIT :batch_size
 )
 
 -- name: prune_schedule_runs_failed
 DELETE FROM jobs_schedule_runs WHERE id IN (
-    SELECT id FROM jobs_schedule_runs
+    SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome = 'failed' AND finished_at < :older_than
+      -- a key's newest entry stays: it is the schedule's last run, whatever its age
+      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
     ORDER BY finished_at LIMIT :batch_size
 )
 
