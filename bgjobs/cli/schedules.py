@@ -146,14 +146,9 @@ def run_change(args: argparse.Namespace) -> int:
             "resume": schedules.resume,
         }[args.action_name]
         done = change(args.key)
-        from_code = not done and any(row.key == args.key for row in schedules.list())
-    if from_code:
-        # Only remove fails for a schedule that is listed: it is not a runtime one.
-        raise CliError(
-            f"schedule {args.key!r} comes from code (a ScheduledJob), which brings it back "
-            "at every worker start: delete it from the code, or pause it",
-            status=1,
-        )
+        listed = None if done else next((r for r in schedules.list() if r.key == args.key), None)
+    if listed is not None:
+        raise CliError(_why_unchanged(args.action_name, args.key, listed.running), status=1)
     if args.action_name == "remove" and not done:
         raise CliError(f"no schedule added at runtime with key {args.key!r}", status=1)
     if not done:
@@ -163,6 +158,22 @@ def run_change(args: argparse.Namespace) -> int:
     past = {"remove": "removed", "pause": "paused", "resume": "resumed"}[args.action_name]
     print(f"{past} schedule {args.key!r}")
     return 0
+
+
+def _why_unchanged(action: str, key: str, running: bool) -> str:
+    """Why a schedule that is listed (it has a row) was not changed."""
+    finishing = "its last run is finishing and no further run starts"
+    if action != "remove":
+        # Pause and resume work for every schedule that exists: this one is on its way out.
+        return f"schedule {key!r} was removed; {finishing}"
+    from_code = (
+        f"schedule {key!r} comes from code (a ScheduledJob), which brings it back at every "
+        "worker start: delete it from the code, or pause it"
+    )
+    if not running:
+        return from_code
+    # A removed runtime schedule keeps its row only while its last run holds it.
+    return f"{from_code} (or it was removed already: {finishing})"
 
 
 def run_list(args: argparse.Namespace) -> int:

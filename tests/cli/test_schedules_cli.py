@@ -154,3 +154,26 @@ def test_pause_and_resume_a_schedule_from_code_from_the_command_line(database_ur
         assert adapter.reserve_scheduled_job("nightly", owner="w", now=due) is not None
     finally:
         adapter.close()
+
+
+def test_a_removed_schedule_whose_last_run_is_going_is_not_called_a_schedule_from_code(
+    database_url: str,
+) -> None:
+    adapter = adapter_from_url(database_url)
+    try:
+        adapter.migrate()
+        adapter.schedules.add("export", "every 1 minute", "export", now=START)
+        claimed = adapter.reserve_scheduled_job(
+            "export", owner="w1", now=START + timedelta(minutes=1)
+        )
+        assert claimed is not None
+        assert adapter.schedules.remove("export")
+    finally:
+        adapter.close()
+    db = ("--db", database_url)
+    for action in ("pause", "resume"):
+        message = assert_one_line_error(run_cli("schedules", action, "export", *db), 1)
+        assert "'export' was removed; its last run is finishing" in message, message
+        assert "comes from code" not in message
+    message = assert_one_line_error(run_cli("schedules", "remove", "export", *db), 1)
+    assert "removed already: its last run is finishing" in message, message
