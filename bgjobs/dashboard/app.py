@@ -141,7 +141,11 @@ def _render(dash: Dashboard, request: Request, view: View, token: str) -> str:
 def _here(request: Request) -> str:
     """This page's path and query, without the one-off `done` message: where an action returns."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "done"]
-    return request.url.path + (f"?{urlencode(query)}" if query else "")
+    # The path as the browser sent it, still percent-encoded: decoded, a schedule key
+    # holding "%41" would come back as another key ("A") after the redirect.
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
+    return path + (f"?{urlencode(query)}" if query else "")
 
 
 def _refuse_unauthenticated(request: Request) -> Response:

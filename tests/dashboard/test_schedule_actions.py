@@ -127,3 +127,19 @@ def test_a_key_with_slashes_and_markup_links_to_its_own_page(adapter: Any) -> No
         status, headers, _ = post(url + "/actions/pause-schedule", fields, {CSRF_COOKIE: token})
         assert status == 303 and headers["location"].startswith(html.unescape(href) + "?done=")
         assert paused(adapter) == {key: True}
+
+
+def test_an_action_returns_to_the_page_of_a_key_that_looks_percent_encoded(adapter: Any) -> None:
+    import html
+    import re
+
+    key = "a%41"  # decoded once more, it would read "aA": another schedule
+    adapter.schedules.add(key, "every 1 hour", "report")
+    with serve(create_app(adapter)) as url:
+        _, _, page = fetch(url + "/scheduled")
+        [href] = re.findall(r'<a href="(/scheduled/[^"]+)">', page)
+        assert html.unescape(href) == "/scheduled/a%2541"
+        status, _, page = fetch(url + "/scheduled/a%2541")
+        assert status == 200
+        nexts = {html.unescape(v) for v in re.findall(r'name="next" value="([^"]*)"', page)}
+        assert nexts == {"/scheduled/a%2541"}, nexts
