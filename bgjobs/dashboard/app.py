@@ -32,6 +32,8 @@ from bgjobs.dashboard.security import (
     Guard,
     csrf_ok,
     csrf_token,
+    signed_done,
+    verified_done,
 )
 from bgjobs.errors import BgJobsError
 
@@ -129,7 +131,9 @@ def _render(dash: Dashboard, request: Request, view: View, token: str) -> str:
         "has_login": dash.guard.has_login,
         "path": request.url.path,
         "here": _here(request),
-        "done": formatting.done_message(request.query_params.get("done", "")),
+        "done": formatting.done_message(
+            verified_done(request, request.query_params.get("done", ""))
+        ),
         "now": dash.clock.now(),
         **view.values,
     }
@@ -185,7 +189,8 @@ def _back(request: Request, target: str, done: str) -> RedirectResponse:
     safe = target.startswith(f"{base}/") and not target.startswith(("//", "/\\"))
     path = target if safe else f"{base}/"
     separator = "&" if "?" in path else "?"
-    return RedirectResponse(f"{path}{separator}{urlencode({'done': done})}", status_code=303)
+    query = urlencode({"done": signed_done(request, done)})
+    return RedirectResponse(f"{path}{separator}{query}", status_code=303)
 
 
 def _login(dash: Dashboard) -> Callable[[Request], Awaitable[Response]]:

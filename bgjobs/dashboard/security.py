@@ -6,6 +6,8 @@
 - CSRF: every page sets a random token in a cookie and puts the same value in
   its forms; an action is accepted only when the posted field equals the
   cookie. Another site can make a browser post, but it cannot read the cookie.
+- The message after an action (`?done=...`) is signed with the same cookie, so
+  a link made elsewhere cannot put words of its own in the page's banner.
 """
 
 from __future__ import annotations
@@ -81,3 +83,25 @@ def csrf_ok(request: Request, posted: object) -> bool:
     if not cookie or not isinstance(posted, str) or not posted:
         return False
     return hmac.compare_digest(cookie.encode(), posted.encode())
+
+
+#: Between an action's `done` code and its signature (a code may hold any queue name).
+_DONE_SEPARATOR: Final = "~"
+
+
+def signed_done(request: Request, code: str) -> str:
+    """`code` with a signature keyed by the request's CSRF cookie, for the redirect's URL."""
+    return f"{code}{_DONE_SEPARATOR}{_done_signature(request, code)}"
+
+
+def verified_done(request: Request, value: str) -> str:
+    """The code of a `done` value this browser's own action signed; '' for anything else."""
+    code, separator, signature = value.rpartition(_DONE_SEPARATOR)
+    if not separator or not code or not request.cookies.get(CSRF_COOKIE):
+        return ""
+    return code if hmac.compare_digest(signature, _done_signature(request, code)) else ""
+
+
+def _done_signature(request: Request, code: str) -> str:
+    key = request.cookies.get(CSRF_COOKIE, "").encode()
+    return hmac.new(key, code.encode(), hashlib.sha256).hexdigest()[:24]

@@ -43,12 +43,13 @@ def test_pause_and_resume_by_key(adapter: Any) -> None:
     with serve(create_app(adapter)) as url:
         token = csrf_from(url + "/scheduled")
         cookies = {CSRF_COOKIE: token}
+        browser = {"cookie": f"{CSRF_COOKIE}={token}"}  # the message is signed for it
         fields = {"key": "nightly", "csrf_token": token, "next": "/scheduled"}
         status, headers, _ = post(url + "/actions/pause-schedule", fields, cookies)
         assert status == 303
-        assert headers["location"] == "/scheduled?done=schedule-paused%3Anightly"
+        assert headers["location"].startswith("/scheduled?done=schedule-paused%3Anightly~")
         assert paused(adapter) == {"eu-report": True, "nightly": True}
-        _, _, page = fetch(url + headers["location"])
+        _, _, page = fetch(url + headers["location"], headers=browser)
         assert "Paused schedule nightly." in page
         for key in ("nightly", "eu-report"):
             fields = {"key": key, "csrf_token": token, "next": "/scheduled"}
@@ -57,8 +58,8 @@ def test_pause_and_resume_by_key(adapter: Any) -> None:
         assert paused(adapter) == {"eu-report": False, "nightly": False}
         fields = {"key": "gone", "csrf_token": token, "next": "/scheduled"}
         status, headers, _ = post(url + "/actions/pause-schedule", fields, cookies)
-        assert status == 303 and headers["location"].endswith("schedule-missing%3Agone")
-        _, _, page = fetch(url + headers["location"])
+        assert status == 303 and "done=schedule-missing%3Agone~" in headers["location"]
+        _, _, page = fetch(url + headers["location"], headers=browser)
         assert "No schedule gone (removed meanwhile, or its schedule ended)." in page
         status, _, body = post(url + "/actions/pause-schedule", {"csrf_token": token}, cookies)
         assert (status, body) == (400, "refused: no schedule key given\n")
@@ -143,3 +144,27 @@ def test_an_action_returns_to_the_page_of_a_key_that_looks_percent_encoded(adapt
         assert status == 200
         nexts = {html.unescape(v) for v in re.findall(r'name="next" value="([^"]*)"', page)}
         assert nexts == {"/scheduled/a%2541"}, nexts
+
+
+def test_a_message_in_a_link_made_elsewhere_is_not_shown(adapter: Any) -> None:
+    from urllib.parse import quote
+
+    seed_schedules(adapter)
+    forged = "schedule-missing:x. Your session expired: log in again at evil.example"
+    with serve(create_app(adapter)) as url:
+        token = csrf_from(url + "/scheduled")
+        cookies = {CSRF_COOKIE: token}
+        cookie_header = {"cookie": f"{CSRF_COOKIE}={token}"}
+        for value in (forged, forged + "~" + "0" * 24, "retried:5:0"):
+            status, _, page = fetch(url + "/queues?done=" + quote(value), headers=cookie_header)
+            assert status == 200 and "session expired" not in page, value
+            assert 'class="flash"' not in page, value
+        # The dashboard's own redirect, signed for this browser, shows its message.
+        fields = {"key": "nightly", "csrf_token": token, "next": "/scheduled"}
+        _, headers, _ = post(url + "/actions/pause-schedule", fields, cookies)
+        _, _, page = fetch(url + headers["location"], headers=cookie_header)
+        assert "Paused schedule nightly." in page
+        # ...and only for this browser: another CSRF cookie does not verify it.
+        other = {"cookie": f"{CSRF_COOKIE}={'x' * 43}"}
+        _, _, page = fetch(url + headers["location"], headers=other)
+        assert "Paused schedule nightly." not in page
