@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from starlette.requests import Request
@@ -11,14 +11,18 @@ from bgjobs.dashboard.chart import throughput_chart
 from bgjobs.dashboard.context import Dashboard, PageError, View
 from bgjobs.dashboard.listing import LIST_STATES, CursorError, Filters, ListState, list_jobs
 from bgjobs.dashboard.summaries import queue_summaries, scheduled_rows, throughput
-from bgjobs.db.adapter import FinishedJob
+from bgjobs.db.adapter import FinishedJob, WorkerRow
 from bgjobs.db.schedule_records import ScheduleRun
 from bgjobs.db.schedules import Schedules
+from bgjobs.runtime.config import HeartbeatSettings
 
 #: How many of each schedule's last runs the scheduled page shows.
 RECENT_RUNS_SHOWN = 3
 #: How many runs a schedule's own page shows.
 HISTORY_SHOWN = 50
+
+#: The heartbeat settings of a worker row that did not record its own.
+DEFAULT_HEARTBEAT = HeartbeatSettings()
 
 #: Longest job name or queue name a filter accepts.
 MAX_FILTER_CHARS = 200
@@ -125,19 +129,36 @@ def _configured_queues(dash: Dashboard) -> dict[str, bool]:
     return {row.name: row.paused for row in dash.adapter.list_queues()}
 
 
-#: A heartbeat older than this is shown as late. The dashboard does not know each
-#: process's lease; this is the default one, after which a process's jobs are rescued.
-LATE_HEARTBEAT = timedelta(seconds=30)
-
-
 def workers(dash: Dashboard, request: Request) -> View:
     now = dash.clock.now()
     listed = dash.adapter.list_workers()
-    late = {w.id for w in listed if now - w.heartbeat_at > LATE_HEARTBEAT}
     return View(
         "workers.html",
-        {"workers": listed, "late": late, "late_seconds": int(LATE_HEARTBEAT.total_seconds())},
+        {"workers": listed, "beats": {w.id: heartbeat_state(w, now) for w in listed}},
     )
+
+
+def heartbeat_state(worker: WorkerRow, now: datetime) -> tuple[str, str]:
+    """("", "") for a process beating on time; else ("late" or "expired", why), judged by
+    its own heartbeat settings (the defaults for a row that did not record them)."""
+    every = worker.heartbeat_every or DEFAULT_HEARTBEAT.every
+    lease = worker.lease or DEFAULT_HEARTBEAT.lease
+    silent = now - worker.heartbeat_at
+    if silent > lease:
+        return "expired", (
+            f"no heartbeat for longer than its lease ({_seconds(lease)}): the process is "
+            "gone or cut off, and another process rescues its jobs"
+        )
+    if silent > 2 * every:
+        return "late", (
+            f"it beats every {_seconds(every)} but missed the last beats; its jobs are "
+            f"rescued if it stays silent past its lease ({_seconds(lease)})"
+        )
+    return "", ""
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{span.total_seconds():g} s"
 
 
 def login(dash: Dashboard, request: Request) -> View:

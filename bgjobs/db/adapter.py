@@ -132,6 +132,10 @@ class WorkerRow:
     #: written by a bgjobs that did not record them (it may handle anything).
     queues: tuple[str, ...] | None = None
     job_names: tuple[str, ...] | None = None
+    #: How often it beats and its lease; None when written by a bgjobs that did not
+    #: record them.
+    heartbeat_every: timedelta | None = None
+    lease: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +337,8 @@ class Adapter(Protocol):
         now: datetime,
         queues: Sequence[str] = (),
         job_names: Sequence[str] = (),
+        heartbeat_every: timedelta | None = None,
+        lease: timedelta | None = None,
     ) -> None:
         """Insert this process's jobs_workers row (before its first claim)."""
         ...

@@ -43,7 +43,7 @@ TABLE_COLUMNS: Final[Mapping[str, frozenset[str]]] = {
     "jobs_workers": frozenset(
         {
             "id", "hostname", "pid", "started_at", "heartbeat_at", "abandoned_threads",
-            "queues", "job_names",
+            "queues", "job_names", "heartbeat_ms", "lease_ms",
         }
     ),
     "jobs_schema": frozenset({"version"}),

@@ -91,6 +91,7 @@ from bgjobs.db.records import (
     counts_from_rows,
     find_job,
     handles_params,
+    heartbeat_params,
     in_claim_order,
     job_from_row,
     jobs_from_rows,
@@ -391,6 +392,8 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
         now: datetime,
         queues: Sequence[str] = (),
         job_names: Sequence[str] = (),
+        heartbeat_every: timedelta | None = None,
+        lease: timedelta | None = None,
     ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
         params = {
@@ -399,6 +402,7 @@ class PostgresAdapter(PostgresConnections, BaseAdapter):
             "pid": pid,
             "now": require_aware(now, "now"),
             **handles_params(queues, job_names),
+            **heartbeat_params(heartbeat_every, lease),
         }
         self._change(_Q["register_worker"], params)
 

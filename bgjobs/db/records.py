@@ -312,7 +312,21 @@ def worker_from_row(row: Mapping[str, Any], read_time: TimeReader) -> WorkerRow:
         abandoned_threads=int(row.get("abandoned_threads") or 0),
         queues=_names_from_json(row.get("queues")),
         job_names=_names_from_json(row.get("job_names")),
+        heartbeat_every=_milliseconds(row.get("heartbeat_ms")),
+        lease=_milliseconds(row.get("lease_ms")),
     )
+
+
+def heartbeat_params(every: timedelta | None, lease: timedelta | None) -> dict[str, int | None]:
+    """A process's heartbeat interval and lease as the milliseconds stored (None: unknown)."""
+    return {
+        "heartbeat_ms": None if every is None else round(every.total_seconds() * 1000),
+        "lease_ms": None if lease is None else round(lease.total_seconds() * 1000),
+    }
+
+
+def _milliseconds(value: Any) -> timedelta | None:
+    return None if value is None else timedelta(milliseconds=int(value))
 
 
 def handles_params(queues: Sequence[str], job_names: Sequence[str]) -> dict[str, str]:

@@ -73,6 +73,7 @@ from bgjobs.db.records import (
     counts_from_rows,
     find_job,
     handles_params,
+    heartbeat_params,
     held_by_period,
     in_claim_order,
     job_from_row,
@@ -316,6 +317,8 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
         now: datetime,
         queues: Sequence[str] = (),
         job_names: Sequence[str] = (),
+        heartbeat_every: timedelta | None = None,
+        lease: timedelta | None = None,
     ) -> None:
         """Insert this process's jobs_workers row (refresh it if it exists)."""
         params = {
@@ -324,6 +327,7 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
             "pid": pid,
             "now": to_sqlite_time(now),
             **handles_params(queues, job_names),
+            **heartbeat_params(heartbeat_every, lease),
         }
         self._write(lambda conn: conn.execute(_Q["register_worker"], params))
 

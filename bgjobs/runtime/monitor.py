@@ -83,6 +83,8 @@ class Monitor:
                 now=context.clock.now(),
                 queues=self._queues,
                 job_names=self._job_names,
+                heartbeat_every=self._heartbeat.every,
+                lease=self._heartbeat.lease,
             ),
         )
 

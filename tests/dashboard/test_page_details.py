@@ -29,17 +29,25 @@ def test_the_chart_has_a_time_axis_of_the_last_hour(adapter: Any, seeded: Seeded
     assert (last - first) % timedelta(days=1) == timedelta(minutes=59)
 
 
-def test_a_worker_without_a_recent_heartbeat_is_marked_late(adapter: Any, seeded: Seeded) -> None:
+def test_workers_are_judged_by_their_own_heartbeat_settings(adapter: Any, seeded: Seeded) -> None:
     now = datetime.now(UTC)
-    adapter.register_worker("quiet", hostname="gone-host", pid=7, now=now - timedelta(minutes=5))
+    second = timedelta(seconds=1)
+
+    def worker(name: str, silent: timedelta, every: timedelta | None, lease: timedelta | None):  # type: ignore[no-untyped-def]
+        adapter.register_worker(
+            name, hostname="h", pid=7, now=now - silent, heartbeat_every=every, lease=lease
+        )
+
+    worker("slow-beater", 70 * second, every=60 * second, lease=300 * second)  # between beats
+    worker("missed-beats", 5 * second, every=1 * second, lease=10 * second)
+    worker("gone", 5 * 60 * second, every=None, lease=None)  # an older bgjobs: the defaults
     body = page(adapter, "/workers")
-    rows = {
-        worker: row
-        for worker, row in re.findall(r'<tr data-worker="([^"]+)">(.*?)</tr>', body, re.S)
-    }
-    assert "(late)" in rows["quiet"] and 'class="heartbeat late"' in rows["quiet"]
-    fresh = [row for worker, row in rows.items() if worker != "quiet"]
-    assert fresh and all("(late)" not in row for row in fresh)
+    rows = dict(re.findall(r'<tr data-worker="([^"]+)">(.*?)</tr>', body, re.S))
+    assert "(late)" not in rows["slow-beater"] and "(expired)" not in rows["slow-beater"]
+    assert 'class="heartbeat late"' in rows["missed-beats"] and "(late)" in rows["missed-beats"]
+    assert 'class="heartbeat expired"' in rows["gone"] and "lease (30 s)" in rows["gone"]
+    fresh = [row for name, row in rows.items() if name not in ("missed-beats", "gone")]
+    assert all("(late)" not in row and "(expired)" not in row for row in fresh)
 
 
 def test_failed_counts_link_only_where_the_failed_page_can_filter(

@@ -34,6 +34,14 @@ def test_register_heartbeat_and_remove(adapter: BaseAdapter) -> None:
     assert adapter.heartbeat_worker("w1", now=T0) is False
 
 
+def test_a_worker_row_holds_its_heartbeat_settings(adapter: BaseAdapter) -> None:
+    every, lease = timedelta(milliseconds=1500), timedelta(minutes=2)
+    adapter.register_worker("w1", hostname="h", pid=1, now=T0, heartbeat_every=every, lease=lease)
+    adapter.register_worker("w2", hostname="h", pid=2, now=T0)  # as an older bgjobs wrote it
+    rows = {row.id: (row.heartbeat_every, row.lease) for row in adapter.list_workers()}
+    assert rows == {"w1": (every, lease), "w2": (None, None)}
+
+
 def test_registering_again_refreshes_the_row(adapter: BaseAdapter) -> None:
     adapter.register_worker("w1", hostname="h", pid=1, now=T0)
     adapter.register_worker("w1", hostname="h", pid=1, now=T0 + timedelta(seconds=9))

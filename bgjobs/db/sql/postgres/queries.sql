@@ -239,8 +239,10 @@ ORDER BY available_at
 LIMIT 1
 
 -- name: register_worker
-INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names)
-VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s, %(queues)s, %(job_names)s)
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names,
+                          heartbeat_ms, lease_ms)
+VALUES (%(id)s, %(hostname)s, %(pid)s, %(now)s, %(now)s, %(queues)s, %(job_names)s,
+        %(heartbeat_ms)s, %(lease_ms)s)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker

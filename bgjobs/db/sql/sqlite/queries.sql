@@ -150,8 +150,9 @@ ORDER BY available_at
 LIMIT 1
 
 -- name: register_worker
-INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names)
-VALUES (:id, :hostname, :pid, :now, :now, :queues, :job_names)
+INSERT INTO jobs_workers (id, hostname, pid, started_at, heartbeat_at, queues, job_names, heartbeat_ms,
+                          lease_ms)
+VALUES (:id, :hostname, :pid, :now, :now, :queues, :job_names, :heartbeat_ms, :lease_ms)
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
 
 -- name: heartbeat_worker
