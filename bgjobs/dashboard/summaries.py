@@ -176,8 +176,10 @@ def throughput(reader: Reader, now: datetime, minutes: int = 60) -> list[MinuteC
         start = reader.read_time(row["start"])
         n = int(row["n"])
         if n >= MINUTE_CAP and row["oldest"] is not None:
-            oldest, newest = reader.read_time(row["oldest"]), reader.read_time(row["newest"])
-            found[(row["outcome"], start)] = (_estimate(start, oldest, newest, now), True)
+            found[(row["outcome"], start)] = (
+                _estimate(start, reader.read_time(row["oldest"]), now),
+                True,
+            )
         else:
             found[(row["outcome"], start)] = (n, False)
     counts = []
@@ -203,18 +205,12 @@ def minute_params(reader: Reader, starts: list[datetime]) -> dict[str, Any]:
     }
 
 
-def _estimate(start: datetime, oldest: datetime, newest: datetime, now: datetime) -> int:
-    """Jobs in the minute from `start`, from its newest MINUTE_CAP rows, `oldest` to `newest`.
+def _estimate(start: datetime, oldest: datetime, now: datetime) -> int:
+    """Jobs in the minute from `start`, from its newest MINUTE_CAP rows reaching back to `oldest`.
 
-    Their rate (MINUTE_CAP - 1 gaps over that stretch) times the part of the
-    minute up to the newest row: right for a steady minute and for a burst
-    early in it alike. When the rows share one time, their rate is unknown:
-    they are taken to cover the rest of the minute (or of it so far).
+    Those rows cover [oldest, end of the minute or now): the minute's count is
+    their rate times the part of the minute that has passed.
     """
-    span = (newest - oldest).total_seconds()
-    if span > 0:
-        reached = (newest - start).total_seconds()
-        return max(MINUTE_CAP, round((MINUTE_CAP - 1) * reached / span))
     stop = min(start + timedelta(minutes=1), now)
     covered = (stop - oldest).total_seconds()
     elapsed = (stop - start).total_seconds()

@@ -193,19 +193,6 @@ def test_a_busy_minute_is_estimated_from_its_newest_rows(
     assert next(bar.title for bar in estimated).startswith("11:50 UTC: about 9 succeeded")
 
 
-def test_a_burst_early_in_a_minute_is_estimated_from_its_rate(
-    adapter: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reader = reader_for(adapter)
-    minute = NOW.replace(second=0) - timedelta(minutes=5)
-    for tenth in range(10):  # 10 jobs in the minute's first second, none after
-        finish(adapter, ["a"], failed=False, at=minute + timedelta(milliseconds=100 * tenth))
-    monkeypatch.setattr(summaries, "MINUTE_CAP", 3)
-    counts = {c.minute: c for c in summaries.throughput(reader, NOW)}
-    # The newest 3 rows span 0.2 s at 10 a second, and the minute's rows reach 0.9 s in.
-    assert counts[minute] == summaries.MinuteCount(minute, 9, 0, estimated=True)
-
-
 def test_a_busy_queue_says_how_far_back_its_count_reached(
     adapter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

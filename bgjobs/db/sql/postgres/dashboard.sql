@@ -67,23 +67,23 @@ SELECT 'failed', NULL, count(*), min(at) FROM (
 -- name: finished_per_minute
 -- Jobs finished in each minute [start, end) of %(starts)s / %(ends)s: at most the
 -- %(cap)s newest rows of a minute are read, walking the time index backwards
--- from the minute's end; `oldest` and `newest` bound the rows read (the
--- summary estimates a busier minute from the stretch those rows cover).
+-- from the minute's end; `oldest` is the oldest row read (the summary
+-- estimates a busier minute from the stretch those rows cover).
 WITH minutes(start, stop) AS (
     SELECT * FROM unnest(%(starts)s::timestamptz[], %(ends)s::timestamptz[])
 )
-SELECT 'succeeded' AS outcome, m.start, counted.n, counted.oldest, counted.newest
+SELECT 'succeeded' AS outcome, m.start, counted.n, counted.oldest
 FROM minutes AS m CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(at) AS oldest, max(at) AS newest FROM (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
         SELECT succeeded_at AS at FROM jobs_succeeded
         WHERE succeeded_at >= m.start AND succeeded_at < m.stop
         ORDER BY succeeded_at DESC LIMIT %(cap)s
     ) AS newest
 ) AS counted
 UNION ALL
-SELECT 'failed', m.start, counted.n, counted.oldest, counted.newest
+SELECT 'failed', m.start, counted.n, counted.oldest
 FROM minutes AS m CROSS JOIN LATERAL (
-    SELECT count(*) AS n, min(at) AS oldest, max(at) AS newest FROM (
+    SELECT count(*) AS n, min(at) AS oldest FROM (
         SELECT failed_at AS at FROM jobs_failed
         WHERE failed_at >= m.start AND failed_at < m.stop
         ORDER BY failed_at DESC LIMIT %(cap)s

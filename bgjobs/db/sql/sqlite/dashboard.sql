@@ -62,9 +62,9 @@ FROM failed_counts AS c
 -- name: finished_per_minute
 -- Jobs finished in each minute [start, end) of :minutes (a JSON array of
 -- [start, end] pairs): at most the :cap newest rows of a minute are counted,
--- in the covering time index; `oldest` and `newest` (only when a minute
--- reached :cap) bound the rows counted (the summary estimates a busier minute
--- from the stretch those rows cover).
+-- in the covering time index; `oldest` (only when a minute reached :cap) is
+-- the oldest row counted (the summary estimates a busier minute from the
+-- stretch those rows cover).
 WITH minutes(start, stop) AS (
     SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(:minutes)
 ), succeeded_counts(start, stop, n) AS (
@@ -87,18 +87,13 @@ SELECT 'succeeded' AS outcome, c.start, c.n, CASE WHEN c.n >= :cap THEN (
     SELECT succeeded_at FROM jobs_succeeded
     WHERE succeeded_at >= c.start AND succeeded_at < c.stop
     ORDER BY succeeded_at DESC LIMIT 1 OFFSET :cap - 1
-) END AS oldest, CASE WHEN c.n >= :cap THEN (
-    SELECT max(succeeded_at) FROM jobs_succeeded
-    WHERE succeeded_at >= c.start AND succeeded_at < c.stop
-) END AS newest
+) END AS oldest
 FROM succeeded_counts AS c
 UNION ALL
 SELECT 'failed', c.start, c.n, CASE WHEN c.n >= :cap THEN (
     SELECT failed_at FROM jobs_failed
     WHERE failed_at >= c.start AND failed_at < c.stop
     ORDER BY failed_at DESC LIMIT 1 OFFSET :cap - 1
-) END, CASE WHEN c.n >= :cap THEN (
-    SELECT max(failed_at) FROM jobs_failed WHERE failed_at >= c.start AND failed_at < c.stop
 ) END
 FROM failed_counts AS c
 
