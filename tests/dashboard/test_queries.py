@@ -193,6 +193,22 @@ def test_a_busy_minute_is_estimated_from_its_newest_rows(
     assert next(bar.title for bar in estimated).startswith("11:50 UTC: about 9 succeeded")
 
 
+def test_a_busy_minute_of_batched_completions_is_estimated_right(
+    adapter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The completer stamps a whole batch with one time: one job finished alone, then a
+    # batch of 7 two milliseconds later. Read as a rate, that spacing would make the
+    # minute tens of thousands of jobs; the estimate must stay near the 8 there are.
+    reader = reader_for(adapter)
+    minute = NOW.replace(second=0) - timedelta(minutes=5)
+    finish(adapter, ["a"], failed=False, at=minute + timedelta(seconds=10))
+    finish(adapter, ["a"] * 7, failed=False, at=minute + timedelta(seconds=10, milliseconds=2))
+    monkeypatch.setattr(summaries, "MINUTE_CAP", 8)
+    counts = {c.minute: c for c in summaries.throughput(reader, NOW)}
+    # The 8 rows reach back to :10 and are taken to cover the 50 s left: about 10.
+    assert counts[minute] == summaries.MinuteCount(minute, 10, 0, estimated=True)
+
+
 def test_a_busy_queue_says_how_far_back_its_count_reached(
     adapter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
