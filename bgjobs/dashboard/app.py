@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import jinja2
 from starlette.applications import Starlette
@@ -36,6 +36,10 @@ from bgjobs.dashboard.security import (
     verified_done,
 )
 from bgjobs.errors import BgJobsError
+
+#: Characters a path keeps unencoded (RFC 3986 pchar and "/"), so that quoting it
+#: changes only what must be encoded.
+_PATH_SAFE: Final = "/:@!$&'()*+,;=-._~"
 
 #: The header the page's script sends to get only the refreshed part of a page.
 FRAGMENT_HEADER: Final = "x-bgjobs-fragment"
@@ -145,11 +149,11 @@ def _render(dash: Dashboard, request: Request, view: View, token: str) -> str:
 def _here(request: Request) -> str:
     """This page's path and query, without the one-off `done` message: where an action returns."""
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "done"]
-    # The path as the browser sent it, still percent-encoded: decoded, a schedule key
-    # holding "%41" would come back as another key ("A") after the redirect.
-    raw = request.scope.get("raw_path")
-    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else request.url.path
-    return path + (f"?{urlencode(query)}" if query else "")
+    # Percent-encoded again: decoded, a schedule key holding "%41" would come back
+    # as another key ("A") after the redirect. The mount prefix stays as it is.
+    base, path = base_path(request), request.url.path
+    rest = path[len(base) :] if path.startswith(base) else path
+    return base + quote(rest, safe=_PATH_SAFE) + (f"?{urlencode(query)}" if query else "")
 
 
 def _refuse_unauthenticated(request: Request) -> Response:

@@ -99,7 +99,9 @@ def verified_done(request: Request, value: str) -> str:
     code, separator, signature = value.rpartition(_DONE_SEPARATOR)
     if not separator or not code or not request.cookies.get(CSRF_COOKIE):
         return ""
-    return code if hmac.compare_digest(signature, _done_signature(request, code)) else ""
+    # Bytes: the signature comes from the URL and may hold any character.
+    expected = _done_signature(request, code).encode()
+    return code if hmac.compare_digest(signature.encode(), expected) else ""
 
 
 def _done_signature(request: Request, code: str) -> str:

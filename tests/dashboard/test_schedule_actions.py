@@ -168,3 +168,14 @@ def test_a_message_in_a_link_made_elsewhere_is_not_shown(adapter: Any) -> None:
         other = {"cookie": f"{CSRF_COOKIE}={'x' * 43}"}
         _, _, page = fetch(url + headers["location"], headers=other)
         assert "Paused schedule nightly." not in page
+
+
+def test_a_done_value_with_any_characters_is_ignored_not_an_error(adapter: Any) -> None:
+    from urllib.parse import quote
+
+    with serve(create_app(adapter)) as url:
+        token = csrf_from(url + "/", in_forms=False)
+        cookie_header = {"cookie": f"{CSRF_COOKIE}={token}"}
+        for value in ("x~é", "queue-paused:q~\u2603" * 3, "~", "x~" + "é" * 24):
+            status, _, page = fetch(url + "/?done=" + quote(value), headers=cookie_header)
+            assert status == 200 and 'class="flash"' not in page, value
