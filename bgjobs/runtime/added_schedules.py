@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,9 +44,11 @@ class Handling:
     retry_backoff: Backoff
     listeners: tuple[Listener, ...]
     job_timeout: timedelta | None = None
-    #: How many runtime-schedule runs of this job name may go at once in this process:
-    #: the declaring Queue's max_concurrent_jobs (1 for a ScheduledJob's worker).
+    #: How many runtime-schedule runs may go at once in this process for the declaring
+    #: Queue (shared by all its job names) or ScheduledJob: its max_concurrent_jobs, 1
+    #: for a ScheduledJob. `limit_group` names what shares the limit.
     max_concurrent: int = 1
+    limit_group: str = ""
 
 
 class AddedSchedules:
@@ -66,7 +69,7 @@ class AddedSchedules:
         self._handling = handling
         self._runners: dict[str, tuple[StoredSchedule, ScheduledRunner]] = {}
         self._runs: dict[str, threading.Thread] = {}  # key -> the thread running its slot
-        self._going: Counter[str] = Counter()  # job name -> runs going in this process
+        self._going: Counter[str] = Counter()  # limit group -> runs going in this process
         self._lock = threading.Lock()
         self._wake = threading.Event()
 
@@ -112,24 +115,31 @@ class AddedSchedules:
         """Claim and run a due slot on a thread of its own, unless the key's previous run
         is still going or its job name already has as many runs going as its queue allows
         (then the slot is left for another process, or for this one's next poll)."""
-        key, name = schedule.key, schedule.job_name
-        limit = self._handling[name].max_concurrent
+        key = schedule.key
+        handling = self._handling[schedule.job_name]
+        group = handling.limit_group
         with self._lock:
             going = self._runs.get(key)
             if going is not None and going.is_alive():
                 return 0
-            if self._going[name] >= limit:
+            if self._going[group] >= handling.max_concurrent:
                 return 0
             thread = threading.Thread(
-                target=self._run_slot, args=(key, name, runner), name=f"bgjobs-schedule:{key}"
+                target=self._run_slot, args=(key, group, runner), name=f"bgjobs-schedule:{key}"
             )
             thread.daemon = True
-            self._runs[key] = thread
-            self._going[name] += 1
             thread.start()
+            self._runs[key] = thread
+            self._going[group] += 1
         return 1
 
-    def _run_slot(self, key: str, name: str, runner: ScheduledRunner) -> None:
+    def wait_runs(self, deadline: float) -> None:
+        """Wait (until the monotonic `deadline`) for the runs going now to end: the
+        runtime's stop calls it, whether this service ended normally or died."""
+        for thread in self._run_threads():
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _run_slot(self, key: str, group: str, runner: ScheduledRunner) -> None:
         try:
             runner.tick()
         except Exception:
@@ -138,7 +148,7 @@ class AddedSchedules:
             logger.exception("runtime schedule %r: the run failed outside its handler", key)
         finally:
             with self._lock:
-                self._going[name] -= 1
+                self._going[group] -= 1
                 if self._runs.get(key) is threading.current_thread():
                     del self._runs[key]
 

@@ -227,13 +227,19 @@ def _handling(
                     queue.listeners,
                     queue.job_timeout,
                     queue.max_concurrent_jobs,
+                    f"queue:{queue.name}",
                 ),
             )
     for item in scheduled:
         handling.setdefault(
             item.job_name,
             Handling(
-                item.worker, item.max_retries, item.retry_backoff, item.listeners, item.job_timeout
+                item.worker,
+                item.max_retries,
+                item.retry_backoff,
+                item.listeners,
+                item.job_timeout,
+                limit_group=f"scheduled:{item.key}",
             ),
         )
     return handling
@@ -599,6 +605,9 @@ class BgJobs:
         services = [r.name for r in self._queues] + [s.name for s in self._scheduled]
         services.append(self._added.name)
         self._supervisor.join(max(deadline, time.monotonic() + 1.0), only=services)
+        # Runs of runtime schedules have threads of their own, which the service's
+        # end does not cover if it died: wait for them before closing what they use.
+        self._added.wait_runs(deadline)
         for runner in self._queues:
             _quietly(runner.release_unstarted, deadline)
             runner.request_stop_of_running()

@@ -49,7 +49,7 @@ def test_a_long_run_of_one_schedule_does_not_hold_up_another(adapter: Adapter) -
     assert last_long.outcome == "succeeded"
 
 
-def test_runs_of_one_job_name_keep_to_their_queue_s_concurrency(adapter: Adapter) -> None:
+def test_runtime_schedule_runs_keep_to_their_queue_s_concurrency(adapter: Adapter) -> None:
     lock = threading.Lock()
     going = [0]
     peak = [0]
@@ -65,9 +65,10 @@ def test_runs_of_one_job_name_keep_to_their_queue_s_concurrency(adapter: Adapter
             going[0] -= 1
             runs.append(str(job.scheduled_job))
 
-    for key in ("a", "b", "c"):
-        adapter.schedules.add(key, "every 1 second", "exclusive")
-    queue = quick_queue(exclusive=exclusive).with_max_concurrent_jobs(1)
+    # Two job names of one queue share its limit.
+    for key, name in (("a", "exclusive"), ("b", "also_exclusive"), ("c", "exclusive")):
+        adapter.schedules.add(key, "every 1 second", name)
+    queue = quick_queue(exclusive=exclusive, also_exclusive=exclusive).with_max_concurrent_jobs(1)
     bg = builder_for(adapter).with_queue(queue).build()
     try:
         deadline = time.monotonic() + WAIT_SECONDS
@@ -76,4 +77,4 @@ def test_runs_of_one_job_name_keep_to_their_queue_s_concurrency(adapter: Adapter
             time.sleep(0.05)
     finally:
         bg.stop()
-    assert peak[0] == 1, f"{peak[0]} runs of 'exclusive' went at once"
+    assert peak[0] == 1, f"{peak[0]} runs of the queue's jobs went at once"
