@@ -147,12 +147,13 @@ def heartbeat_state(worker: WorkerRow, now: datetime) -> tuple[str, str]:
     if silent > lease:
         return "expired", (
             f"no heartbeat for longer than its lease ({_seconds(lease)}): the process is "
-            "gone or cut off, and another process rescues its jobs"
+            "likely gone or cut off; other processes rescue its jobs once its silence "
+            "passes their own lease"
         )
     if silent > 2 * every:
         return "late", (
-            f"it beats every {_seconds(every)} but missed the last beats; its jobs are "
-            f"rescued if it stays silent past its lease ({_seconds(lease)})"
+            f"it beats every {_seconds(every)} but missed the last beats; other "
+            "processes rescue its jobs if its silence passes their lease"
         )
     return "", ""
 

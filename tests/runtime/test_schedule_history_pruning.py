@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bgjobs import FakeClock, Job, ScheduledJob, Worker
+from bgjobs import FakeClock, Job, Queue, ScheduledJob, Worker
 from bgjobs.db.adapter import Adapter
 from tests.runtime.test_runtime import builder_for
 
@@ -49,6 +49,23 @@ def test_the_adapter_prunes_old_entries_of_one_outcome(adapter: Adapter) -> None
     assert row.last_run is not None and row.last_run.outcome == "failed"
     with pytest.raises(ValueError, match="state"):
         adapter.prune_schedule_runs("skipped", older_than=cutoff)  # type: ignore[arg-type]
+
+
+def test_a_removed_schedule_s_last_entry_is_pruned_too(adapter: Adapter) -> None:
+    clock = FakeClock(START)
+    adapter.schedules.add("eu", "every 1 hour", "report", now=START)
+    queue = Queue("default").with_worker(Worker("report", lambda job: None))
+    bg = builder_for(adapter).with_clock(clock).with_queue(queue).build(start=False)
+    try:
+        clock.advance(HOUR)
+        assert bg.drain() == 1
+    finally:
+        bg.stop()
+    later = START + timedelta(days=30)
+    assert adapter.prune_schedule_runs("succeeded", older_than=later) == 0  # its last run
+    assert adapter.schedules.remove("eu")
+    assert adapter.prune_schedule_runs("succeeded", older_than=later) == 1  # gone with it
+    assert adapter.schedules.history("eu") == []
 
 
 def test_a_running_worker_prunes_history_past_the_retention(adapter: Adapter) -> None:

@@ -210,9 +210,11 @@ DELETE FROM jobs_failed WHERE id IN (
 DELETE FROM jobs_schedule_runs WHERE id IN (
     SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome <> 'failed' AND finished_at < :older_than
-      -- a key's newest entry stays: it is the schedule's last run, whatever its age
-      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
-                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
+      -- the newest entry of a schedule that still has its row stays: it is the
+      -- schedule's last run, whatever its age (a removed or ended one's goes too)
+      AND (EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                   WHERE n.key = r.key AND n.finished_at > r.finished_at)
+           OR NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.scheduled_job = r.key))
     ORDER BY finished_at LIMIT :batch_size
 )
 
@@ -220,9 +222,11 @@ DELETE FROM jobs_schedule_runs WHERE id IN (
 DELETE FROM jobs_schedule_runs WHERE id IN (
     SELECT id FROM jobs_schedule_runs AS r
     WHERE outcome = 'failed' AND finished_at < :older_than
-      -- a key's newest entry stays: it is the schedule's last run, whatever its age
-      AND EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
-                  WHERE n.key = r.key AND n.finished_at > r.finished_at)
+      -- the newest entry of a schedule that still has its row stays: it is the
+      -- schedule's last run, whatever its age (a removed or ended one's goes too)
+      AND (EXISTS (SELECT 1 FROM jobs_schedule_runs AS n
+                   WHERE n.key = r.key AND n.finished_at > r.finished_at)
+           OR NOT EXISTS (SELECT 1 FROM jobs AS j WHERE j.scheduled_job = r.key))
     ORDER BY finished_at LIMIT :batch_size
 )
 
