@@ -515,8 +515,10 @@ class SqliteAdapter(SqliteConnections, BaseAdapter):
                 return False
             if paused:
                 conn.execute(_Q["insert_schedule_pause"], params)
+                conn.execute(_Q["mirror_schedule_pause"], params)
                 return True
             was_paused = conn.execute(_Q["delete_schedule_pause"], params).rowcount > 0
+            conn.execute(_Q["mirror_schedule_resume"], params)
             if was_paused and resume_at is not None:
                 at = {**params, "available_at": to_sqlite_time(resume_at)}
                 conn.execute(_Q["move_waiting_schedule_row"], at)

@@ -132,5 +132,9 @@ def test_a_runtime_schedule_paused_before_version_7_stays_paused(database_url: s
         # deploy its processes run against this schema, so the column stays.
         previous_claim_check = "SELECT key FROM jobs_schedules WHERE paused ORDER BY key"
         assert [row[0] for row in raw_rows(database_url, previous_claim_check)] == ["eu"]
+        # Pauses and resumes made now reach those processes too.
+        assert adapter.schedules.pause("us", now=T0) and adapter.schedules.resume("eu", now=T0)
+        assert [row[0] for row in raw_rows(database_url, previous_claim_check)] == ["us"]
+        assert {s.key: s.paused for s in adapter.schedules.added()} == {"eu": False, "us": True}
     finally:
         adapter.close()

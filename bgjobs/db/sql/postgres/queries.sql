@@ -531,7 +531,7 @@ INSERT INTO jobs_schedules (key, job_name, schedule, payload, misfire, grace_ms,
 VALUES (%(key)s, %(name)s, %(schedule)s, %(payload)s, %(misfire)s, %(grace_ms)s, %(now)s)
 ON CONFLICT (key) DO UPDATE SET job_name = excluded.job_name, schedule = excluded.schedule,
     payload = excluded.payload, misfire = excluded.misfire, grace_ms = excluded.grace_ms,
-    removed = excluded.removed, created_at = excluded.created_at
+    removed = excluded.removed, created_at = excluded.created_at, paused = false
 WHERE jobs_schedules.removed
 RETURNING key
 
@@ -553,6 +553,14 @@ WHERE (EXISTS (SELECT 1 FROM jobs WHERE scheduled_job = %(key)s)
 -- name: insert_schedule_pause
 INSERT INTO jobs_schedule_pauses (key, paused_at) VALUES (%(key)s, %(now)s)
 ON CONFLICT (key) DO NOTHING
+
+-- name: mirror_schedule_pause
+-- The pause as the previous version stored it, for its processes still running
+-- during a rolling deploy (this version reads jobs_schedule_pauses only).
+UPDATE jobs_schedules SET paused = true WHERE key = %(key)s AND NOT removed
+
+-- name: mirror_schedule_resume
+UPDATE jobs_schedules SET paused = false WHERE key = %(key)s AND paused
 
 -- name: delete_schedule_pause
 DELETE FROM jobs_schedule_pauses WHERE key = %(key)s

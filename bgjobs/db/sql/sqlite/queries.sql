@@ -393,7 +393,7 @@ INSERT INTO jobs_schedules (key, job_name, schedule, payload, misfire, grace_ms,
 VALUES (:key, :name, :schedule, :payload, :misfire, :grace_ms, :now)
 ON CONFLICT (key) DO UPDATE SET job_name = excluded.job_name, schedule = excluded.schedule,
     payload = excluded.payload, misfire = excluded.misfire, grace_ms = excluded.grace_ms,
-    removed = excluded.removed, created_at = excluded.created_at
+    removed = excluded.removed, created_at = excluded.created_at, paused = 0
 WHERE jobs_schedules.removed
 RETURNING key
 
@@ -415,6 +415,14 @@ WHERE (EXISTS (SELECT 1 FROM jobs WHERE scheduled_job = :key)
 -- name: insert_schedule_pause
 INSERT INTO jobs_schedule_pauses (key, paused_at) VALUES (:key, :now)
 ON CONFLICT (key) DO NOTHING
+
+-- name: mirror_schedule_pause
+-- The pause as the previous version stored it, for its processes still running
+-- during a rolling deploy (this version reads jobs_schedule_pauses only).
+UPDATE jobs_schedules SET paused = 1 WHERE key = :key AND NOT removed
+
+-- name: mirror_schedule_resume
+UPDATE jobs_schedules SET paused = 0 WHERE key = :key AND paused
 
 -- name: delete_schedule_pause
 DELETE FROM jobs_schedule_pauses WHERE key = :key
