@@ -87,6 +87,8 @@ class Ran:
     outcome: Outcome
     events: tuple[Event, ...]
     listeners: tuple[Listener, ...]
+    #: How long the handler ran (seconds); None when it did not run to an end.
+    duration: float | None = None
 
 
 @dataclass(eq=False)
@@ -281,7 +283,7 @@ class Executor:
             snoozed = JobSnoozed(
                 job_id=job.id, name=job.name, attempts=job.attempts, available_at=available_at
             )
-            return Ran(job, released, (snoozed,), policy.listeners)
+            return Ran(job, released, (snoozed,), policy.listeners, duration)
         result: str | None = None
         if error is None and value is not None:
             try:
@@ -345,7 +347,7 @@ class Executor:
                 )
             )
         events.extend(_scheduled_events(outcome))
-        return Ran(job, outcome, tuple(events), policy.listeners)
+        return Ran(job, outcome, tuple(events), policy.listeners, duration)
 
     def report(self, ran: Ran, applied: bool) -> None:
         """Emit a run's events once its outcome is committed (not if the lease was lost)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue as stdlib_queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -73,6 +74,10 @@ class QueueRunner:
         self._slot_freed = threading.Condition(self._lock)
         self._in_use = 0  # claimed and not yet finished (unstarted + running)
         self._mean_duration = 1.0  # moving average of run times (seconds): see _capacity
+        # Async jobs claimed ahead wait here (ids; the jobs are in _unstarted) until one of
+        # the queue's max_concurrent_jobs async slots frees: no thread of their own to wait on.
+        self._async_waiting: deque[str] = deque()
+        self._async_running = 0
         self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
         self._running: dict[str, Job] = {}  # being run (on a handler thread or the event loop)
         self._next_due: datetime | None = None  # earliest available_at we know of
@@ -171,17 +176,39 @@ class QueueRunner:
         on_threads = [job for job in runnable if job.name not in self._async_names]
         with self._lock:
             self._in_use += len(runnable)
-            for job in on_threads:
+            for job in runnable:
                 self._unstarted[job.id] = job
-            for job in on_loop:
-                self._running[job.id] = job
+            self._async_waiting.extend(job.id for job in on_loop)
         for job in on_threads:
             self._tasks.put(job)
         if on_loop:
-            # Async handlers need no thread of their own: the whole batch starts on
-            # the event loop at once, and each outcome is handed over from there.
-            self._executor.start_async(on_loop, self._handler_of, self._policy, self._on_async_done)
+            self._start_waiting_async()
         return len(jobs)
+
+    def _start_waiting_async(self) -> None:
+        """Start waiting async jobs on the event loop while async slots are free.
+
+        Async handlers need no thread of their own: the jobs start together and each
+        outcome is handed over from the loop. Jobs claimed ahead wait for a slot here,
+        so no more than max_concurrent_jobs async handlers run at once.
+        """
+        starting: list[Job] = []
+        with self._lock:
+            if self._context.stopping.is_set():
+                return  # a graceful stop gives unstarted jobs back (release_unstarted)
+            room = self.queue.max_concurrent_jobs - self._async_running
+            while room > 0 and self._async_waiting:
+                job = self._unstarted.pop(self._async_waiting.popleft(), None)
+                if job is None:
+                    continue  # released meanwhile (restart or stop)
+                self._running[job.id] = job
+                starting.append(job)
+                room -= 1
+            self._async_running += len(starting)
+        if starting:
+            self._executor.start_async(
+                starting, self._handler_of, self._policy, self._on_async_done
+            )
 
     def _claim(self, limit: int) -> list[Job]:
         """One claim: the plain one, or the limited one when the queue has global limits."""
@@ -205,7 +232,11 @@ class QueueRunner:
 
     def _on_async_done(self, ran: Ran) -> None:
         self._completer.submit(ran.outcome, self._on_committed(ran))
-        self._free_slot(ran.job)  # async run times are not tracked: no claiming ahead for them
+        with self._lock:
+            self._async_running -= 1
+        # Its run time counts like a thread's: quick async jobs are claimed ahead too.
+        self._free_slot(ran.job, ran_for=ran.duration)
+        self._start_waiting_async()
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
@@ -262,6 +293,7 @@ class QueueRunner:
         with self._lock:
             jobs = list(self._unstarted.values())
             self._unstarted.clear()
+            self._async_waiting.clear()
             self._in_use -= len(jobs)
             self._solo = None
             self._solo_dispatched = False

@@ -52,6 +52,29 @@ def test_async_handlers_run_concurrently_up_to_the_slot_limit(adapter: Adapter) 
     assert results == [n * 2 for n in range(9)]
 
 
+def test_async_jobs_claimed_ahead_wait_for_a_slot(adapter: Adapter) -> None:
+    # Claiming ahead (explicit here, automatic for quick jobs) must not start more async
+    # handlers than the queue's slots: the extra jobs wait their turn in the process.
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    async def quick(job: Job) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        await asyncio.sleep(0.002)
+        with lock:
+            running -= 1
+
+    queue = quick_queue(quick=quick).with_max_concurrent_jobs(2).with_prefetch(6)
+    with builder_for(adapter).with_queue(queue).build() as bg:
+        jobs = bg.enqueue_many([JobRequest("quick", n) for n in range(60)])
+        wait_until(lambda: all(getattr(bg.get_job(j.id), "state", "") == "succeeded" for j in jobs))
+    assert most == 2, f"{most} async handlers ran at once on a queue of 2"
+
+
 class AsyncCallable:
     def __init__(self) -> None:
         self.calls = 0
