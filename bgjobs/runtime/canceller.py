@@ -34,7 +34,8 @@ class Canceller:
     def tick(self) -> list[str]:
         """One look; returns the ids of our jobs whose cancel was requested."""
         if not self._executor.running_ids:
-            self._executor.note_cancel_requests(())
+            # Nothing runs: no query. The requests noted last time stay, for the jobs
+            # claimed ahead that are still to start (they are refused when they do).
             return []
         context = self._context
         requested = context.with_db_retry(

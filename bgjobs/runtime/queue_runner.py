@@ -115,6 +115,7 @@ class QueueRunner:
                     self._dispatch_solo_when_alone()
                     self._wait(self.queue.poll_interval.total_seconds())
                     continue
+                self._start_waiting_async()
                 free_before = self._free()
                 claimed = self.tick()
                 if claimed and claimed == free_before:
@@ -190,7 +191,11 @@ class QueueRunner:
 
         Async handlers need no thread of their own: the jobs start together and each
         outcome is handed over from the loop. Jobs claimed ahead wait for a slot here,
-        so no more than max_concurrent_jobs async handlers run at once.
+        so no more than max_concurrent_jobs async handlers run at once. Called on the
+        claim loop's thread only: an ending run frees its slot and wakes that loop,
+        rather than starting the next job from the event loop or the timeout watchdog
+        (where a refused job's outcome would recurse into here, and a timeout set
+        while the watchdog checks could be missed).
         """
         starting: list[Job] = []
         with self._lock:
@@ -235,8 +240,8 @@ class QueueRunner:
         with self._lock:
             self._async_running -= 1
         # Its run time counts like a thread's: quick async jobs are claimed ahead too.
+        # Freeing the slot wakes the claim loop, which starts the next waiting job.
         self._free_slot(ran.job, ran_for=ran.duration)
-        self._start_waiting_async()
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""
