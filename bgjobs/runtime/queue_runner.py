@@ -78,6 +78,10 @@ class QueueRunner:
         # the queue's max_concurrent_jobs async slots frees: no thread of their own to wait on.
         self._async_waiting: deque[str] = deque()
         self._async_running = 0
+        # One thread at a time starts waiting async jobs; a call meanwhile (another
+        # run ending, or a refused job's outcome inside the start) asks it to look again.
+        self._pumping = False
+        self._repump = False
         self._unstarted: dict[str, Job] = {}  # claimed, not yet taken by a handler thread
         self._running: dict[str, Job] = {}  # being run (on a handler thread or the event loop)
         self._next_due: datetime | None = None  # earliest available_at we know of
@@ -191,16 +195,30 @@ class QueueRunner:
 
         Async handlers need no thread of their own: the jobs start together and each
         outcome is handed over from the loop. Jobs claimed ahead wait for a slot here,
-        so no more than max_concurrent_jobs async handlers run at once. Called on the
-        claim loop's thread only: an ending run frees its slot and wakes that loop,
-        rather than starting the next job from the event loop or the timeout watchdog
-        (where a refused job's outcome would recurse into here, and a timeout set
-        while the watchdog checks could be missed).
+        so no more than max_concurrent_jobs async handlers run at once; an ending run
+        starts the next at once. A refused job's outcome comes back into here from
+        inside the start: it asks the running call to look again instead of nesting,
+        so any number of refusals in a row is a loop, not a deeper stack.
         """
+        with self._lock:
+            if self._pumping:
+                self._repump = True
+                return
+            self._pumping = True
+        try:
+            while self._start_some_async():
+                pass
+        finally:
+            with self._lock:
+                self._pumping = False
+
+    def _start_some_async(self) -> bool:
+        """One round of starts; True when another round is needed."""
         starting: list[Job] = []
         with self._lock:
+            self._repump = False
             if self._context.stopping.is_set():
-                return  # a graceful stop gives unstarted jobs back (release_unstarted)
+                return False  # a graceful stop gives unstarted jobs back (release_unstarted)
             room = self.queue.max_concurrent_jobs - self._async_running
             while room > 0 and self._async_waiting:
                 job = self._unstarted.pop(self._async_waiting.popleft(), None)
@@ -214,6 +232,8 @@ class QueueRunner:
             self._executor.start_async(
                 starting, self._handler_of, self._policy, self._on_async_done
             )
+        with self._lock:
+            return self._repump
 
     def _claim(self, limit: int) -> list[Job]:
         """One claim: the plain one, or the limited one when the queue has global limits."""
@@ -240,8 +260,8 @@ class QueueRunner:
         with self._lock:
             self._async_running -= 1
         # Its run time counts like a thread's: quick async jobs are claimed ahead too.
-        # Freeing the slot wakes the claim loop, which starts the next waiting job.
         self._free_slot(ran.job, ran_for=ran.duration)
+        self._start_waiting_async()
 
     def _start_solo(self, solo: Job, others: list[Job]) -> None:
         """Give back the rest of the batch and run `solo` once nothing else of ours runs."""

@@ -31,6 +31,9 @@ class Watchdog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._next: float | None = None
+        #: The earliest deadline poked since the current check began: a run that
+        #: registers while the check runs is not in the check's list.
+        self._poked: float | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -44,6 +47,7 @@ class Watchdog:
                     target=self._run, name="bgjobs-watchdog", daemon=True
                 )
                 self._thread.start()
+            self._poked = when if self._poked is None else min(self._poked, when)
             if self._next is not None and self._next <= when:
                 return  # it wakes earlier than that anyway
             self._next = when
@@ -60,6 +64,7 @@ class Watchdog:
             with self._lock:
                 if self._closed:
                     return
+                self._poked = None
             now = self._clock.monotonic()
             try:
                 upcoming = self._check(now)
@@ -67,5 +72,7 @@ class Watchdog:
                 logger.exception("the watchdog's check failed")
                 upcoming = now + 1.0
             with self._lock:
+                if self._poked is not None:
+                    upcoming = self._poked if upcoming is None else min(upcoming, self._poked)
                 self._next = upcoming
             self._clock.wait(self._wake, None if upcoming is None else upcoming - now)
