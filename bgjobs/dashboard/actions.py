@@ -52,38 +52,30 @@ def cancel(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
 
 def pause_queue(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     """Pause a queue in every process: no new claims; running jobs finish."""
-    name = _queue_name(fields)
+    name = _required(fields, "queue", "no queue given")
     dash.adapter.pause_queue(name, now=dash.clock.now())
     return f"queue-paused:{name}"
 
 
 def resume_queue(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     """Let a paused queue claim again."""
-    name = _queue_name(fields)
+    name = _required(fields, "queue", "no queue given")
     dash.adapter.resume_queue(name, now=dash.clock.now())
     return f"queue-resumed:{name}"
 
 
-def _queue_name(fields: Mapping[str, str]) -> str:
-    return _required(fields, "queue", "no queue given")
-
-
 def pause_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     """Stop claiming a schedule's runs (from code or added at runtime) until it is resumed."""
-    key = _schedule_key(fields)
+    key = _required(fields, "key", "no schedule key given")
     found = dash.adapter.schedules.pause(key, now=dash.clock.now())
     return f"{'schedule-paused' if found else 'schedule-missing'}:{key}"
 
 
 def resume_schedule(dash: Dashboard, ids: list[str], fields: Mapping[str, str]) -> str:
     """Run a paused schedule again from its first slot after now (missed slots do not run)."""
-    key = _schedule_key(fields)
+    key = _required(fields, "key", "no schedule key given")
     found = dash.adapter.schedules.resume(key, now=dash.clock.now())
     return f"{'schedule-resumed' if found else 'schedule-missing'}:{key}"
-
-
-def _schedule_key(fields: Mapping[str, str]) -> str:
-    return _required(fields, "key", "no schedule key given")
 
 
 def _required(fields: Mapping[str, str], name: str, missing: str) -> str:

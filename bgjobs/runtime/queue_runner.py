@@ -200,6 +200,8 @@ class QueueRunner:
         inside the start: it asks the running call to look again instead of nesting,
         so any number of refusals in a row is a loop, not a deeper stack.
         """
+        if not self._async_names:
+            return  # the claim loop calls this every turn: no locks for a sync-only queue
         with self._lock:
             if self._pumping:
                 self._repump = True
